@@ -1,0 +1,80 @@
+//! Addresses and origin of a connection, from the kernel's CONN_OPEN event.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use sonde_common::{ConnEvent, role};
+
+use crate::protocol::Role;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnInfo {
+    pub pid: u32,
+    pub fd: u32,
+    pub local: SocketAddr,
+    pub peer: SocketAddr,
+    /// From accept (server) or connect (client); None for connections open before sonde.
+    pub role_hint: Option<Role>,
+}
+
+const AF_INET: u32 = 2;
+
+fn addr(family: u32, bytes: [u8; 16]) -> IpAddr {
+    if family == AF_INET {
+        return IpAddr::V4(Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3]));
+    }
+    let v6 = Ipv6Addr::from(bytes);
+    // A dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d; show them as IPv4.
+    match v6.to_ipv4_mapped() {
+        Some(v4) => IpAddr::V4(v4),
+        None => IpAddr::V6(v6),
+    }
+}
+
+impl ConnInfo {
+    pub fn from_event(ev: &ConnEvent) -> ConnInfo {
+        ConnInfo {
+            pid: ev.header.pid,
+            fd: ev.header.fd,
+            local: SocketAddr::new(addr(ev.family, ev.local_addr), ev.local_port as u16),
+            peer: SocketAddr::new(addr(ev.family, ev.peer_addr), ev.peer_port as u16),
+            role_hint: match ev.role {
+                role::ACCEPTED => Some(Role::Server),
+                role::CONNECTED => Some(Role::Client),
+                _ => None,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sonde_common::EventHeader;
+
+    #[test]
+    fn v4_and_mapped_v6() {
+        let mut ev = ConnEvent {
+            header: EventHeader {
+                pid: 5,
+                fd: 9,
+                ..Default::default()
+            },
+            family: 2,
+            role: role::ACCEPTED,
+            local_port: 80,
+            peer_port: 5555,
+            local_addr: [127, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            peer_addr: [10, 1, 2, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+        };
+        let info = ConnInfo::from_event(&ev);
+        assert_eq!(info.local, "127.0.0.1:80".parse().unwrap());
+        assert_eq!(info.peer, "10.1.2.3:5555".parse().unwrap());
+        assert_eq!(info.role_hint, Some(Role::Server));
+        ev.family = 10;
+        ev.peer_addr = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 2];
+        assert_eq!(
+            ConnInfo::from_event(&ev).peer,
+            "127.0.0.2:5555".parse().unwrap()
+        );
+    }
+}

@@ -1,0 +1,142 @@
+//! OTLP over HTTP: the prost-encoded request POSTed to `{endpoint}/v1/traces`.
+
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use prost::Message;
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+
+use super::sink::Delivery;
+use super::{ExportConfig, ExportError};
+
+const PROTOBUF: &str = "application/x-protobuf";
+
+pub(crate) struct HttpSink {
+    client: reqwest::Client,
+    url: reqwest::Url,
+    headers: HeaderMap,
+}
+
+impl HttpSink {
+    pub(crate) fn new(config: &ExportConfig) -> Result<Self, ExportError> {
+        let base = config.effective_endpoint();
+        let invalid = |reason: String| ExportError::InvalidEndpoint {
+            endpoint: base.to_owned(),
+            reason,
+        };
+        let url = reqwest::Url::parse(&traces_url(base)).map_err(|e| invalid(e.to_string()))?;
+        if url.scheme() != "http" {
+            return Err(invalid(
+                "expected http://host:port (TLS is not built in)".into(),
+            ));
+        }
+        let client = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout)
+            // The collector is named explicitly; proxy variables meant for the watched
+            // services must not reroute sonde's own export.
+            .no_proxy()
+            .build()?;
+        Ok(HttpSink {
+            client,
+            url,
+            headers: header_map(&config.headers)?,
+        })
+    }
+
+    pub(crate) async fn send(
+        &mut self,
+        request: ExportTraceServiceRequest,
+    ) -> Result<Delivery, ExportError> {
+        let response = self
+            .client
+            .post(self.url.clone())
+            .headers(self.headers.clone())
+            .header(CONTENT_TYPE, PROTOBUF)
+            .body(request.encode_to_vec())
+            .send()
+            .await?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(ExportError::HttpStatus {
+                status: status.as_u16(),
+            });
+        }
+        // The body is optional to read: a collector that answers 200 with an empty or
+        // unexpected body has still accepted the spans.
+        let rejected = match response.bytes().await {
+            Ok(body) => ExportTraceServiceResponse::decode(body)
+                .ok()
+                .and_then(|r| r.partial_success)
+                .map_or(0, |p| u64::try_from(p.rejected_spans).unwrap_or(0)),
+            Err(_) => 0,
+        };
+        Ok(Delivery { rejected })
+    }
+}
+
+/// `{endpoint}/v1/traces`, as the SDKs derive it from `OTEL_EXPORTER_OTLP_ENDPOINT`.
+fn traces_url(base: &str) -> String {
+    format!("{}/v1/traces", base.trim_end_matches('/'))
+}
+
+fn header_map(headers: &[(String, String)]) -> Result<HeaderMap, ExportError> {
+    let mut map = HeaderMap::new();
+    for (name, value) in headers {
+        let invalid = || ExportError::InvalidHeader { name: name.clone() };
+        let header = HeaderName::from_bytes(name.as_bytes()).map_err(|_| invalid())?;
+        let value = HeaderValue::from_str(value).map_err(|_| invalid())?;
+        map.insert(header, value);
+    }
+    Ok(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::export::ExporterKind;
+
+    fn config(endpoint: &str) -> ExportConfig {
+        ExportConfig {
+            kind: ExporterKind::OtlpHttp,
+            endpoint: endpoint.into(),
+            headers: vec![("X-Tenant".into(), "acme".into())],
+            ..ExportConfig::default()
+        }
+    }
+
+    #[test]
+    fn traces_path_is_appended_once() {
+        assert_eq!(
+            traces_url("http://127.0.0.1:4318"),
+            "http://127.0.0.1:4318/v1/traces"
+        );
+        assert_eq!(
+            traces_url("http://c:4318/otlp/"),
+            "http://c:4318/otlp/v1/traces"
+        );
+    }
+
+    #[test]
+    fn sink_uses_the_default_endpoint_and_headers() {
+        let sink = HttpSink::new(&config("")).expect("valid");
+        assert_eq!(sink.url.as_str(), "http://localhost:4318/v1/traces");
+        assert_eq!(
+            sink.headers.get("x-tenant").and_then(|v| v.to_str().ok()),
+            Some("acme")
+        );
+    }
+
+    #[test]
+    fn tls_and_garbage_endpoints_are_rejected() {
+        for endpoint in ["https://collector:4318", "not a url"] {
+            assert!(
+                matches!(
+                    HttpSink::new(&config(endpoint)),
+                    Err(ExportError::InvalidEndpoint { .. })
+                ),
+                "{endpoint}"
+            );
+        }
+    }
+}

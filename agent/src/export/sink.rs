@@ -1,0 +1,43 @@
+//! Where a batch goes: one of the three exporters behind one `send`.
+
+use super::grpc::GrpcSink;
+use super::http::HttpSink;
+use super::{ExportConfig, ExportError, ExporterKind, console, proto};
+use crate::trace::span::SpanRecord;
+
+/// What the backend made of a delivered batch.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Delivery {
+    /// Spans the backend reported as rejected (OTLP partial success).
+    pub rejected: u64,
+}
+
+pub(crate) enum Sink {
+    Console,
+    // Boxed: the tonic endpoint is large and there is one sink per exporter anyway.
+    Grpc(Box<GrpcSink>),
+    Http(HttpSink),
+}
+
+impl Sink {
+    pub(crate) fn new(config: &ExportConfig) -> Result<Sink, ExportError> {
+        Ok(match config.kind {
+            ExporterKind::Console => Sink::Console,
+            ExporterKind::OtlpGrpc => Sink::Grpc(Box::new(GrpcSink::new(config)?)),
+            ExporterKind::OtlpHttp => Sink::Http(HttpSink::new(config)?),
+        })
+    }
+
+    /// Sends one batch. The request is built anew on each attempt, which is cheap next to the
+    /// backoff between attempts and keeps only the SpanRecords in memory while retrying.
+    pub(crate) async fn send(&mut self, batch: &[SpanRecord]) -> Result<Delivery, ExportError> {
+        match self {
+            Sink::Console => {
+                console::print(batch)?;
+                Ok(Delivery::default())
+            }
+            Sink::Grpc(grpc) => grpc.send(proto::export_request(batch)).await,
+            Sink::Http(http) => http.send(proto::export_request(batch)).await,
+        }
+    }
+}

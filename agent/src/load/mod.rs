@@ -1,0 +1,203 @@
+//! Loads the kernel object, sizes its maps, attaches its programs, and hands out the maps
+//! the agent needs. Only this module and `capture` touch the kernel.
+
+pub mod offsets;
+
+use aya::{
+    Ebpf, EbpfLoader,
+    maps::{HashMap, MapData, PerCpuArray, RingBuf},
+    programs::RawTracePoint,
+};
+use sonde_common::{globals, maps, stat};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Offsets(#[from] offsets::OffsetError),
+    #[error("loading the kernel object: {0}")]
+    Ebpf(#[from] aya::EbpfError),
+    #[error("program {name}: {source}")]
+    Program {
+        name: &'static str,
+        #[source]
+        source: aya::programs::ProgramError,
+    },
+    #[error("map {name}: {source}")]
+    Map {
+        name: &'static str,
+        #[source]
+        source: aya::maps::MapError,
+    },
+    #[error("map {0} missing from the kernel object")]
+    MissingMap(&'static str),
+}
+
+/// The kernel object, built by build.rs.
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/sonde-ebpf"));
+
+/// (program name, raw tracepoint). sys_exit goes last: once it is attached, capture starts,
+/// and the process bookkeeping should already be in place.
+const PROGRAMS: [(&str, &str); 4] = [
+    ("sonde_exec", "sched_process_exec"),
+    ("sonde_exit", "sched_process_exit"),
+    ("sonde_fork", "sched_process_fork"),
+    ("sonde_sys_exit", "sys_exit"),
+];
+
+#[derive(Clone, Debug)]
+pub struct LoadOptions {
+    pub self_tgid: u32,
+    pub filter_flags: u32,
+    /// Ring buffer size in bytes; a power of two, at least one page.
+    pub ring_buffer_bytes: u32,
+    /// Entries of the kernel's descriptor table.
+    pub max_connections: u32,
+}
+
+/// Loaded and attached kernel side. Dropping it detaches every program.
+pub struct Kernel {
+    _ebpf: Ebpf,
+    pub events: RingBuf<MapData>,
+    pub watch_pids: HashMap<MapData, u32, u8>,
+    pub watch_ports: HashMap<MapData, u32, u8>,
+    pub self_ports: HashMap<MapData, u32, u8>,
+    pub stats: PerCpuArray<MapData, u64>,
+}
+
+/// Totals of the kernel's per-CPU counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KernelStats {
+    pub events_submitted: u64,
+    pub ringbuf_full: u64,
+    pub copy_failed: u64,
+    pub truncated_events: u64,
+    pub conns_full: u64,
+    pub iovec_overflow: u64,
+}
+
+/// Loads the object and creates its maps, without attaching anything yet.
+pub fn load(options: &LoadOptions) -> Result<Kernel, LoadError> {
+    let offsets = offsets::kernel_offsets()?;
+    let mut ebpf = EbpfLoader::new()
+        .override_global(globals::SELF_TGID, &options.self_tgid, true)
+        .override_global(globals::FILTER_FLAGS, &options.filter_flags, true)
+        .override_global(globals::OFFSETS, &offsets, true)
+        .map_max_entries(maps::EVENTS, options.ring_buffer_bytes)
+        .map_max_entries(maps::CONNS, options.max_connections)
+        .load(OBJECT)?;
+    for (name, _) in PROGRAMS {
+        let program: &mut RawTracePoint = ebpf
+            .program_mut(name)
+            .ok_or(LoadError::Program {
+                name,
+                source: aya::programs::ProgramError::NotLoaded,
+            })?
+            .try_into()
+            .map_err(|source| LoadError::Program { name, source })?;
+        program
+            .load()
+            .map_err(|source| LoadError::Program { name, source })?;
+    }
+    let mut take = |name: &'static str| ebpf.take_map(name).ok_or(LoadError::MissingMap(name));
+    let events = RingBuf::try_from(take(maps::EVENTS)?).map_err(|source| LoadError::Map {
+        name: maps::EVENTS,
+        source,
+    })?;
+    let watch_pids =
+        HashMap::try_from(take(maps::WATCH_PIDS)?).map_err(|source| LoadError::Map {
+            name: maps::WATCH_PIDS,
+            source,
+        })?;
+    let watch_ports =
+        HashMap::try_from(take(maps::WATCH_PORTS)?).map_err(|source| LoadError::Map {
+            name: maps::WATCH_PORTS,
+            source,
+        })?;
+    let self_ports =
+        HashMap::try_from(take(maps::SELF_PORTS)?).map_err(|source| LoadError::Map {
+            name: maps::SELF_PORTS,
+            source,
+        })?;
+    let stats = PerCpuArray::try_from(take(maps::STATS)?).map_err(|source| LoadError::Map {
+        name: maps::STATS,
+        source,
+    })?;
+    Ok(Kernel {
+        _ebpf: ebpf,
+        events,
+        watch_pids,
+        watch_ports,
+        self_ports,
+        stats,
+    })
+}
+
+impl Kernel {
+    /// Attaches every program. Capture starts when this returns Ok.
+    pub fn attach(&mut self) -> Result<(), LoadError> {
+        for (name, tracepoint) in PROGRAMS {
+            let program: &mut RawTracePoint = self
+                ._ebpf
+                .program_mut(name)
+                .ok_or(LoadError::Program {
+                    name,
+                    source: aya::programs::ProgramError::NotLoaded,
+                })?
+                .try_into()
+                .map_err(|source| LoadError::Program { name, source })?;
+            program
+                .attach(tracepoint)
+                .map_err(|source| LoadError::Program { name, source })?;
+        }
+        Ok(())
+    }
+
+    pub fn watch_pid(&mut self, pid: u32) -> Result<(), LoadError> {
+        self.watch_pids
+            .insert(pid, 1, 0)
+            .map_err(|source| LoadError::Map {
+                name: maps::WATCH_PIDS,
+                source,
+            })
+    }
+
+    pub fn unwatch_pid(&mut self, pid: u32) {
+        // Absent keys are fine: the kernel removes exited processes itself.
+        let _ = self.watch_pids.remove(&pid);
+    }
+
+    pub fn watch_port(&mut self, port: u16) -> Result<(), LoadError> {
+        self.watch_ports
+            .insert(port as u32, 1, 0)
+            .map_err(|source| LoadError::Map {
+                name: maps::WATCH_PORTS,
+                source,
+            })
+    }
+
+    pub fn add_self_port(&mut self, port: u16) -> Result<(), LoadError> {
+        self.self_ports
+            .insert(port as u32, 1, 0)
+            .map_err(|source| LoadError::Map {
+                name: maps::SELF_PORTS,
+                source,
+            })
+    }
+
+    pub fn stats(&self) -> KernelStats {
+        let total = |index: u32| -> u64 {
+            self.stats
+                .get(&index, 0)
+                .map(|per_cpu| per_cpu.iter().sum())
+                .unwrap_or(0)
+        };
+        KernelStats {
+            events_submitted: total(stat::EVENTS_SUBMITTED),
+            ringbuf_full: total(stat::RINGBUF_FULL),
+            copy_failed: total(stat::COPY_FAILED),
+            truncated_events: total(stat::TRUNCATED_EVENTS),
+            conns_full: total(stat::CONNS_FULL),
+            iovec_overflow: total(stat::IOVEC_OVERFLOW),
+        }
+    }
+}

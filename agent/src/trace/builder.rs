@@ -1,0 +1,176 @@
+//! Turns finished exchanges into spans and links them into traces.
+//!
+//! Parent links: while a process serves a request (read, not yet answered) on thread T, the
+//! client calls that T makes belong to that request. The conn stage reports each server
+//! request when its head arrives (`server_request_started`); the span ids are chosen then,
+//! so the children, which finish first, can name their parent.
+
+use std::{collections::HashMap, sync::Arc};
+
+use super::{
+    clock::Clock,
+    http_span,
+    route::Routes,
+    span::{SpanKind, SpanRecord},
+    traceparent,
+};
+use crate::{conn::Finished, discovery::ProcessRegistry, protocol::Exchange};
+
+/// In-flight server requests remembered at once; past that the table is cleared (children of
+/// the dropped requests then start their own traces).
+const MAX_ACTIVE: usize = 65536;
+
+#[derive(Clone, Copy, Debug)]
+struct Active {
+    conn_id: u64,
+    request_start_ns: u64,
+    trace_id: [u8; 16],
+    span_id: [u8; 8],
+    parent_span_id: Option<[u8; 8]>,
+}
+
+pub struct SpanBuilder {
+    registry: ProcessRegistry,
+    clock: Clock,
+    routes: Routes,
+    /// (pid, tid) -> the request that thread is serving.
+    active: HashMap<(u32, u32), Active>,
+}
+
+fn new_trace_id() -> [u8; 16] {
+    loop {
+        let id: [u8; 16] = rand::random();
+        if id != [0; 16] {
+            return id;
+        }
+    }
+}
+
+fn new_span_id() -> [u8; 8] {
+    loop {
+        let id: [u8; 8] = rand::random();
+        if id != [0; 8] {
+            return id;
+        }
+    }
+}
+
+impl SpanBuilder {
+    pub fn new(registry: ProcessRegistry, clock: Clock, routes: Routes) -> Self {
+        Self {
+            registry,
+            clock,
+            routes,
+            active: HashMap::new(),
+        }
+    }
+
+    pub fn registry(&mut self) -> &mut ProcessRegistry {
+        &mut self.registry
+    }
+
+    /// A server request's head arrived on `conn_id`, read by thread `tid` of `pid`.
+    pub fn server_request_started(
+        &mut self,
+        pid: u32,
+        tid: u32,
+        conn_id: u64,
+        request_start_ns: u64,
+        traceparent: Option<&str>,
+    ) {
+        if let Some(a) = self.active.get(&(pid, tid)) {
+            if a.conn_id == conn_id && a.request_start_ns == request_start_ns {
+                return;
+            }
+        }
+        if self.active.len() >= MAX_ACTIVE {
+            self.active.clear();
+        }
+        let parent = traceparent.and_then(traceparent::parse);
+        self.active.insert(
+            (pid, tid),
+            Active {
+                conn_id,
+                request_start_ns,
+                trace_id: parent.map_or_else(new_trace_id, |p| p.trace_id),
+                span_id: new_span_id(),
+                parent_span_id: parent.map(|p| p.parent_id),
+            },
+        );
+    }
+
+    /// Forget the threads of an exited process.
+    pub fn process_exit(&mut self, pid: u32) {
+        self.active.retain(|(p, _), _| *p != pid);
+        self.registry.forget(pid);
+    }
+
+    pub fn build(&mut self, f: &Finished) -> SpanRecord {
+        let resource = self.registry.resource(f.pid);
+        match &f.exchange {
+            Exchange::Http(x) => {
+                let parts = http_span::parts(x, f.info.as_deref(), &self.routes);
+                let (trace_id, span_id, parent_span_id) = match parts.kind {
+                    SpanKind::Server => self.server_ids(
+                        f.pid,
+                        x.tid,
+                        f.conn_id,
+                        x.request_start_ns,
+                        x.traceparent.as_deref(),
+                    ),
+                    SpanKind::Client => self.client_ids(f.pid, x.tid, x.request_start_ns),
+                };
+                SpanRecord {
+                    trace_id,
+                    span_id,
+                    parent_span_id,
+                    name: parts.name,
+                    kind: parts.kind,
+                    start_unix_ns: self.clock.to_unix_ns(x.request_start_ns),
+                    end_unix_ns: self
+                        .clock
+                        .to_unix_ns(x.response_end_ns.max(x.request_start_ns)),
+                    attributes: parts.attributes,
+                    status: parts.status,
+                    resource: Arc::clone(&resource),
+                }
+            }
+        }
+    }
+
+    fn server_ids(
+        &mut self,
+        pid: u32,
+        tid: u32,
+        conn_id: u64,
+        start_ns: u64,
+        traceparent: Option<&str>,
+    ) -> ([u8; 16], [u8; 8], Option<[u8; 8]>) {
+        if let Some(a) = self.active.get(&(pid, tid)).copied() {
+            if a.conn_id == conn_id && a.request_start_ns == start_ns {
+                self.active.remove(&(pid, tid));
+                return (a.trace_id, a.span_id, a.parent_span_id);
+            }
+        }
+        let parent = traceparent.and_then(traceparent::parse);
+        (
+            parent.map_or_else(new_trace_id, |p| p.trace_id),
+            new_span_id(),
+            parent.map(|p| p.parent_id),
+        )
+    }
+
+    fn client_ids(
+        &mut self,
+        pid: u32,
+        tid: u32,
+        start_ns: u64,
+    ) -> ([u8; 16], [u8; 8], Option<[u8; 8]>) {
+        match self.active.get(&(pid, tid)) {
+            Some(a) if a.request_start_ns <= start_ns => {
+                (a.trace_id, new_span_id(), Some(a.span_id))
+            }
+            _ => (new_trace_id(), new_span_id(), None),
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! sonde's own span record: what the trace stage produces and the export stage consumes.
+//!
+//! It is a plain data type instead of the OpenTelemetry SDK's `SpanData` because every span
+//! carries the resource of the process that made the call (one service per process), while
+//! the SDK ties one resource to a whole tracer provider.
+
+use std::sync::Arc;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum AttrValue {
+    Str(String),
+    Int(i64),
+    Bool(bool),
+}
+
+impl From<&str> for AttrValue {
+    fn from(v: &str) -> Self {
+        AttrValue::Str(v.to_owned())
+    }
+}
+impl From<String> for AttrValue {
+    fn from(v: String) -> Self {
+        AttrValue::Str(v)
+    }
+}
+impl From<i64> for AttrValue {
+    fn from(v: i64) -> Self {
+        AttrValue::Int(v)
+    }
+}
+impl From<bool> for AttrValue {
+    fn from(v: bool) -> Self {
+        AttrValue::Bool(v)
+    }
+}
+
+impl std::fmt::Display for AttrValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AttrValue::Str(s) => write!(f, "{s:?}"),
+            AttrValue::Int(i) => write!(f, "{i}"),
+            AttrValue::Bool(b) => write!(f, "{b}"),
+        }
+    }
+}
+
+pub type Attributes = Vec<(String, AttrValue)>;
+
+/// The resource of one watched process: service.name, process.pid, host.name, ...
+#[derive(Clone, Debug, PartialEq)]
+pub struct Resource {
+    pub attributes: Attributes,
+}
+
+impl Resource {
+    pub fn get(&self, key: &str) -> Option<&AttrValue> {
+        self.attributes
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v)
+    }
+
+    pub fn service_name(&self) -> &str {
+        match self.get("service.name") {
+            Some(AttrValue::Str(s)) => s,
+            _ => "unknown_service",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SpanKind {
+    Server,
+    Client,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SpanStatus {
+    Unset,
+    Error { message: String },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct SpanRecord {
+    pub trace_id: [u8; 16],
+    pub span_id: [u8; 8],
+    /// None for a root span.
+    pub parent_span_id: Option<[u8; 8]>,
+    pub name: String,
+    pub kind: SpanKind,
+    /// Unix epoch nanoseconds.
+    pub start_unix_ns: u64,
+    pub end_unix_ns: u64,
+    pub attributes: Attributes,
+    pub status: SpanStatus,
+    pub resource: Arc<Resource>,
+}
+
+impl SpanRecord {
+    pub fn attr(&self, key: &str) -> Option<&AttrValue> {
+        self.attributes
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v)
+    }
+}

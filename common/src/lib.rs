@@ -1,0 +1,204 @@
+//! Wire types shared by the kernel programs and the agent.
+//!
+//! Every type is `#[repr(C)]`, starts with [`EventHeader`] where it is an event, uses only
+//! fixed-width integers (no bool, no enums on the wire) and has its size checked at compile
+//! time, so that the kernel object and the agent can never disagree about a layout.
+#![no_std]
+
+#[cfg(feature = "user")]
+pub mod decode;
+
+/// Bytes of payload copied per data event. Power of two so the kernel can mask lengths.
+pub const CAPTURE_BYTES: usize = 4096;
+/// iovec entries copied per readv/writev/sendmsg/recvmsg call; the rest is reported as a gap.
+pub const MAX_IOVECS: u32 = 8;
+/// Messages looked at per sendmmsg/recvmmsg call.
+pub const MAX_MMSGS: u32 = 4;
+
+/// Map names, shared so the loader and the kernel object agree.
+pub mod maps {
+    pub const EVENTS: &str = "EVENTS";
+    pub const CONNS: &str = "CONNS";
+    pub const WATCH_PIDS: &str = "WATCH_PIDS";
+    pub const WATCH_PORTS: &str = "WATCH_PORTS";
+    pub const SELF_PORTS: &str = "SELF_PORTS";
+    pub const STATS: &str = "STATS";
+}
+
+/// Global (read-only data) names set by the loader before load.
+pub mod globals {
+    pub const SELF_TGID: &str = "SELF_TGID";
+    pub const FILTER_FLAGS: &str = "FILTER_FLAGS";
+    pub const OFFSETS: &str = "OFFSETS";
+}
+
+/// Bits of `FILTER_FLAGS`. With neither set, every process except sonde is watched.
+pub mod filter {
+    /// Processes in `WATCH_PIDS` are watched.
+    pub const BY_PID: u32 = 1;
+    /// Connections whose local or peer port is in `WATCH_PORTS` are watched.
+    pub const BY_PORT: u32 = 2;
+}
+
+/// Event kinds. The numbers never change: they are the wire format.
+pub mod kind {
+    pub const DATA: u32 = 1;
+    pub const CONN_OPEN: u32 = 2;
+    pub const CONN_CLOSE: u32 = 3;
+    pub const PROC_EXEC: u32 = 4;
+    pub const PROC_EXIT: u32 = 5;
+}
+
+/// Data direction, seen from the watched process.
+pub mod direction {
+    /// The process read these bytes (read, recv*, readv).
+    pub const INGRESS: u32 = 0;
+    /// The process wrote these bytes (write, send*, writev, sendfile).
+    pub const EGRESS: u32 = 1;
+}
+
+/// How a connection became known.
+pub mod role {
+    /// Seen first in a data call: it was open before sonde, or its accept/connect was missed.
+    pub const UNKNOWN: u32 = 0;
+    /// Returned by accept/accept4: the process is the server.
+    pub const ACCEPTED: u32 = 1;
+    /// Made by connect: the process is the client.
+    pub const CONNECTED: u32 = 2;
+}
+
+/// Indices into the per-CPU `STATS` array.
+pub mod stat {
+    /// Events written to the ring buffer.
+    pub const EVENTS_SUBMITTED: u32 = 0;
+    /// Events dropped because the ring buffer was full.
+    pub const RINGBUF_FULL: u32 = 1;
+    /// Copies from user memory that failed (the event goes out with no payload).
+    pub const COPY_FAILED: u32 = 2;
+    /// Data events whose payload was cut to `CAPTURE_BYTES` or left out (sendfile).
+    pub const TRUNCATED_EVENTS: u32 = 3;
+    /// Connection-table inserts that failed.
+    pub const CONNS_FULL: u32 = 4;
+    /// iovecs or messages past the copy limits, reported as gaps.
+    pub const IOVEC_OVERFLOW: u32 = 5;
+    pub const COUNT: u32 = 6;
+}
+
+/// First field of every event.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EventHeader {
+    pub kind: u32,
+    /// Thread-group id, i.e. the process id users see.
+    pub pid: u32,
+    pub tid: u32,
+    pub fd: u32,
+    /// CLOCK_MONOTONIC nanoseconds at syscall exit.
+    pub ts_ns: u64,
+    /// Identity of the connection, unique per boot; survives fd reuse. 0 for process events.
+    pub conn_id: u64,
+}
+
+/// A slice of one socket I/O call.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct DataEvent {
+    pub header: EventHeader,
+    /// Bytes the call really moved for this piece (the syscall result, or one iovec's share).
+    pub len: u32,
+    /// Bytes copied into `data`; less than `len` means truncated.
+    pub captured: u32,
+    /// One of [`direction`].
+    pub direction: u32,
+    /// The syscall number, for diagnostics and per-syscall statistics.
+    pub syscall: u32,
+    pub data: [u8; CAPTURE_BYTES],
+}
+
+/// A TCP connection seen for the first time.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ConnEvent {
+    pub header: EventHeader,
+    /// AF_INET (2) or AF_INET6 (10).
+    pub family: u32,
+    /// One of [`role`].
+    pub role: u32,
+    pub local_port: u32,
+    pub peer_port: u32,
+    /// IPv4 addresses use the first four bytes, in network order.
+    pub local_addr: [u8; 16],
+    pub peer_addr: [u8; 16],
+}
+
+/// Connection close (kind CONN_CLOSE) or process exec/exit (PROC_EXEC, PROC_EXIT): header only.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SmallEvent {
+    pub header: EventHeader,
+}
+
+/// Value of the kernel connection table, keyed by `(tgid << 32) | fd`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ConnEntry {
+    /// 0 when `state` is not WATCHED.
+    pub conn_id: u64,
+    /// One of [`conn_state`].
+    pub state: u32,
+    pub _pad: u32,
+}
+
+pub mod conn_state {
+    /// A TCP socket whose I/O is captured.
+    pub const WATCHED: u32 = 1;
+    /// A TCP socket that the filters exclude (or sonde's own peer): skipped cheaply.
+    pub const IGNORED: u32 = 2;
+    /// Not a TCP socket (a file, pipe, UDP or Unix socket): skipped cheaply until closed.
+    pub const NOT_TCP: u32 = 3;
+}
+
+/// Byte offsets inside kernel structures, read from the running kernel's BTF by the loader.
+/// The kernel programs use them with bpf_probe_read_kernel, which makes the object portable
+/// across kernel builds without CO-RE relocations (which aya-ebpf cannot emit from Rust).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KernelOffsets {
+    pub task_pid: u32,
+    pub task_tgid: u32,
+    pub task_files: u32,
+    pub files_fdt: u32,
+    pub fdt_max_fds: u32,
+    pub fdt_fd: u32,
+    pub file_inode: u32,
+    pub file_private_data: u32,
+    pub inode_mode: u32,
+    pub socket_sk: u32,
+    pub sk_family: u32,
+    pub sk_num: u32,
+    pub sk_dport: u32,
+    pub sk_rcv_saddr: u32,
+    pub sk_daddr: u32,
+    pub sk_v6_rcv_saddr: u32,
+    pub sk_v6_daddr: u32,
+    pub sk_type: u32,
+    pub sk_protocol: u32,
+    /// Non-zero once the loader filled the table; the kernel programs do nothing before that.
+    pub valid: u32,
+}
+
+const _: () = assert!(core::mem::size_of::<EventHeader>() == 32);
+const _: () = assert!(core::mem::size_of::<DataEvent>() == 48 + CAPTURE_BYTES);
+const _: () = assert!(core::mem::size_of::<ConnEvent>() == 32 + 16 + 32);
+const _: () = assert!(core::mem::size_of::<SmallEvent>() == 32);
+const _: () = assert!(core::mem::size_of::<ConnEntry>() == 16);
+const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 20 * 4);
+const _: () = assert!(CAPTURE_BYTES.is_power_of_two());
+
+#[cfg(feature = "user")]
+mod pod {
+    // SAFETY: every type is repr(C), made only of integers and integer arrays, with no padding
+    // (checked by the size asserts above), so any byte pattern is a valid value.
+    unsafe impl aya::Pod for super::ConnEntry {}
+    unsafe impl aya::Pod for super::KernelOffsets {}
+}

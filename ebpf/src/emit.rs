@@ -1,0 +1,131 @@
+//! Writing events into the ring buffer. Events are reserved in the ring buffer and filled in
+//! place: a 4 KiB payload does not fit the 512-byte BPF stack.
+
+use aya_ebpf::helpers::{bpf_probe_read_user, bpf_probe_read_user_buf};
+use sonde_common::{
+    CAPTURE_BYTES, ConnEvent, DataEvent, EventHeader, MAX_IOVECS, SmallEvent, kind, stat,
+};
+
+use crate::{
+    maps::{EVENTS, count},
+    socket::TcpInfo,
+};
+
+/// What every event of one syscall shares.
+pub struct CallCtx {
+    pub header: EventHeader,
+    pub direction: u32,
+    pub syscall: u32,
+}
+
+/// One data event for `len` bytes at user address `src`; `src == 0` reports a gap of `len`
+/// bytes that cannot be copied (sendfile, iovecs past the limit).
+#[inline(never)]
+pub fn data(call: &CallCtx, src: u64, len: u64) {
+    let Some(mut entry) = EVENTS.reserve::<DataEvent>(0) else {
+        count(stat::RINGBUF_FULL, 1);
+        return;
+    };
+    let ev = entry.as_mut_ptr();
+    let len32 = if len > u32::MAX as u64 {
+        u32::MAX
+    } else {
+        len as u32
+    };
+    let mut n = len32 as usize;
+    if n > CAPTURE_BYTES {
+        n = CAPTURE_BYTES;
+    }
+    // SAFETY: `ev` points at a reserved, exclusively owned DataEvent in the ring buffer.
+    unsafe {
+        (*ev).header = EventHeader {
+            kind: kind::DATA,
+            ..call.header
+        };
+        (*ev).len = len32;
+        (*ev).direction = call.direction;
+        (*ev).syscall = call.syscall;
+        let mut captured = 0u32;
+        if src != 0 && n > 0 {
+            // n <= CAPTURE_BYTES was checked just above, so the slice is in bounds.
+            let dst = &mut (&mut (*ev).data)[..n];
+            if bpf_probe_read_user_buf(src as *const u8, dst).is_ok() {
+                captured = n as u32;
+            } else {
+                count(stat::COPY_FAILED, 1);
+            }
+        }
+        (*ev).captured = captured;
+        if captured < len32 {
+            count(stat::TRUNCATED_EVENTS, 1);
+        }
+    }
+    entry.submit(0);
+    count(stat::EVENTS_SUBMITTED, 1);
+}
+
+/// Data events for an iovec array: one event per iovec, so each copy has a constant bound.
+/// `remaining` is the byte count the syscall really moved.
+#[inline(never)]
+pub fn iovecs(call: &CallCtx, iov: u64, iovcnt: u64, mut remaining: u64) {
+    let mut i = 0u32;
+    while i < MAX_IOVECS {
+        if i as u64 >= iovcnt || remaining == 0 {
+            break;
+        }
+        // struct iovec { void *iov_base; size_t iov_len; } = 16 bytes on 64-bit.
+        // SAFETY: user memory read through the helper, which checks the address.
+        let Ok(vec) = (unsafe { bpf_probe_read_user((iov + i as u64 * 16) as *const [u64; 2]) })
+        else {
+            count(stat::COPY_FAILED, 1);
+            break;
+        };
+        let take = if vec[1] < remaining {
+            vec[1]
+        } else {
+            remaining
+        };
+        if take > 0 {
+            data(call, vec[0], take);
+        }
+        remaining -= take;
+        i += 1;
+    }
+    if remaining > 0 {
+        count(stat::IOVEC_OVERFLOW, 1);
+        data(call, 0, remaining);
+    }
+}
+
+pub fn conn(header: EventHeader, role: u32, info: &TcpInfo) {
+    let Some(mut entry) = EVENTS.reserve::<ConnEvent>(0) else {
+        count(stat::RINGBUF_FULL, 1);
+        return;
+    };
+    entry.write(ConnEvent {
+        header: EventHeader {
+            kind: kind::CONN_OPEN,
+            ..header
+        },
+        family: info.family as u32,
+        role,
+        local_port: info.local_port as u32,
+        peer_port: info.peer_port as u32,
+        local_addr: info.local_addr,
+        peer_addr: info.peer_addr,
+    });
+    entry.submit(0);
+    count(stat::EVENTS_SUBMITTED, 1);
+}
+
+pub fn small(kind: u32, header: EventHeader) {
+    let Some(mut entry) = EVENTS.reserve::<SmallEvent>(0) else {
+        count(stat::RINGBUF_FULL, 1);
+        return;
+    };
+    entry.write(SmallEvent {
+        header: EventHeader { kind, ..header },
+    });
+    entry.submit(0);
+    count(stat::EVENTS_SUBMITTED, 1);
+}

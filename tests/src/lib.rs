@@ -1,0 +1,4 @@
+pub mod agent;
+pub mod otlp;
+pub mod ports;
+pub mod servers;
