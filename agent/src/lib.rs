@@ -7,6 +7,7 @@ pub mod conn;
 pub mod discovery;
 pub mod export;
 pub mod load;
+pub mod metrics;
 pub mod ops;
 pub mod protocol;
 pub mod run;

@@ -19,6 +19,7 @@ use crate::{
     discovery::{ExeMatcher, ProcessRegistry, procfs_read},
     export::Exporter,
     load::{self, LoadOptions},
+    metrics::{Metrics, MetricsExporter},
     ops,
     protocol::ParserLimits,
     stats::SelfStats,
@@ -31,11 +32,23 @@ const FLUSH_DEADLINE: Duration = Duration::from_secs(5);
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let stats = Arc::new(SelfStats::default());
     let ready = Arc::new(AtomicBool::new(false));
-    let listen = ops::serve(config.listen, ready.clone(), stats.clone()).await?;
+    let metrics = Metrics::new(
+        config.limits.max_metric_series,
+        &config.resource_attributes,
+        stats.clone(),
+    );
+    let listen = ops::serve(config.listen, ready.clone(), stats.clone(), metrics.clone()).await?;
     tracing::info!("operations endpoint on http://{listen} (/healthz, /metrics)");
 
     let (exporter, queue) =
         Exporter::start(config.export.clone(), stats.clone()).context("starting the exporter")?;
+    let metrics_exporter = MetricsExporter::start(
+        metrics.clone(),
+        &config.export,
+        config.metric_export_interval,
+        stats.clone(),
+    )
+    .context("starting the metrics exporter")?;
 
     let selection = &config.selection;
     let mut flags = 0;
@@ -97,6 +110,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         queue,
         stats.clone(),
         exe,
+        metrics,
     );
     let stop = Arc::new(AtomicBool::new(false));
     let capture = {
@@ -113,7 +127,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     tokio::task::spawn_blocking(move || capture.join())
         .await?
         .map_err(|_| anyhow::anyhow!("capture thread panicked"))?;
-    exporter.shutdown(FLUSH_DEADLINE).await;
+    tokio::join!(
+        exporter.shutdown(FLUSH_DEADLINE),
+        metrics_exporter.shutdown(FLUSH_DEADLINE)
+    );
     tracing::info!(
         "stopped: {} events read, {} spans exported, {} dropped",
         SelfStats::get(&stats.events_read),

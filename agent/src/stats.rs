@@ -32,6 +32,8 @@ pub struct SelfStats {
     pub export_failures: AtomicU64,
     /// Spans waiting in the export queue (gauge).
     pub export_queue_len: AtomicU64,
+    /// Measurements folded into a metric's overflow series (`limits.max_metric_series`).
+    pub metric_series_overflow: AtomicU64,
 }
 
 impl SelfStats {

@@ -10,6 +10,10 @@ pub mod decode;
 
 /// Bytes of payload copied per data event. Power of two so the kernel can mask lengths.
 pub const CAPTURE_BYTES: usize = 4096;
+/// Payload of the small data event used when a call moved at most this many bytes: most
+/// request heads, SQL statements and Redis commands fit, and a small record takes an eighth
+/// of the ring-buffer space (so the same buffer holds eight times the burst).
+pub const SMALL_CAPTURE_BYTES: usize = 464;
 /// iovec entries copied per readv/writev/sendmsg/recvmsg call; the rest is reported as a gap.
 pub const MAX_IOVECS: u32 = 8;
 /// Messages looked at per sendmmsg/recvmmsg call.
@@ -30,6 +34,7 @@ pub mod globals {
     pub const SELF_TGID: &str = "SELF_TGID";
     pub const FILTER_FLAGS: &str = "FILTER_FLAGS";
     pub const OFFSETS: &str = "OFFSETS";
+    pub const WAKEUP_BYTES: &str = "WAKEUP_BYTES";
 }
 
 /// Bits of `FILTER_FLAGS`. With neither set, every process except sonde is watched.
@@ -99,10 +104,11 @@ pub struct EventHeader {
     pub conn_id: u64,
 }
 
-/// A slice of one socket I/O call.
+/// A slice of one socket I/O call, with room for `N` payload bytes. Both sizes share the
+/// layout up to `data`; the decoder tells them apart by the record length.
 #[repr(C)]
 #[derive(Clone, Copy)]
-pub struct DataEvent {
+pub struct DataEventN<const N: usize> {
     pub header: EventHeader,
     /// Bytes the call really moved for this piece (the syscall result, or one iovec's share).
     pub len: u32,
@@ -112,8 +118,11 @@ pub struct DataEvent {
     pub direction: u32,
     /// The syscall number, for diagnostics and per-syscall statistics.
     pub syscall: u32,
-    pub data: [u8; CAPTURE_BYTES],
+    pub data: [u8; N],
 }
+
+pub type DataEvent = DataEventN<CAPTURE_BYTES>;
+pub type SmallDataEvent = DataEventN<SMALL_CAPTURE_BYTES>;
 
 /// A TCP connection seen for the first time.
 #[repr(C)]
@@ -189,6 +198,7 @@ pub struct KernelOffsets {
 
 const _: () = assert!(core::mem::size_of::<EventHeader>() == 32);
 const _: () = assert!(core::mem::size_of::<DataEvent>() == 48 + CAPTURE_BYTES);
+const _: () = assert!(core::mem::size_of::<SmallDataEvent>() == 512);
 const _: () = assert!(core::mem::size_of::<ConnEvent>() == 32 + 16 + 32);
 const _: () = assert!(core::mem::size_of::<SmallEvent>() == 32);
 const _: () = assert!(core::mem::size_of::<ConnEntry>() == 16);

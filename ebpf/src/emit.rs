@@ -3,11 +3,12 @@
 
 use aya_ebpf::helpers::{bpf_probe_read_user, bpf_probe_read_user_buf};
 use sonde_common::{
-    CAPTURE_BYTES, ConnEvent, DataEvent, EventHeader, MAX_IOVECS, SmallEvent, kind, stat,
+    CAPTURE_BYTES, ConnEvent, DataEventN, EventHeader, MAX_IOVECS, SMALL_CAPTURE_BYTES, SmallEvent, kind,
+    stat,
 };
 
 use crate::{
-    maps::{EVENTS, count},
+    maps::{EVENTS, count, submit_flags},
     socket::TcpInfo,
 };
 
@@ -19,24 +20,30 @@ pub struct CallCtx {
 }
 
 /// One data event for `len` bytes at user address `src`; `src == 0` reports a gap of `len`
-/// bytes that cannot be copied (sendfile, iovecs past the limit).
+/// bytes that cannot be copied (sendfile, iovecs past the limit). Small calls get a small
+/// record, so the ring buffer is not filled with mostly-empty 4 KiB records.
 #[inline(never)]
 pub fn data(call: &CallCtx, src: u64, len: u64) {
-    let Some(mut entry) = EVENTS.reserve::<DataEvent>(0) else {
+    let len32 = if len > u32::MAX as u64 { u32::MAX } else { len as u32 };
+    if src == 0 || len32 as usize <= SMALL_CAPTURE_BYTES {
+        fill::<SMALL_CAPTURE_BYTES>(call, src, len32);
+    } else {
+        fill::<CAPTURE_BYTES>(call, src, len32);
+    }
+}
+
+#[inline(always)]
+fn fill<const N: usize>(call: &CallCtx, src: u64, len32: u32) {
+    let Some(mut entry) = EVENTS.reserve::<DataEventN<N>>(0) else {
         count(stat::RINGBUF_FULL, 1);
         return;
     };
     let ev = entry.as_mut_ptr();
-    let len32 = if len > u32::MAX as u64 {
-        u32::MAX
-    } else {
-        len as u32
-    };
     let mut n = len32 as usize;
-    if n > CAPTURE_BYTES {
-        n = CAPTURE_BYTES;
+    if n > N {
+        n = N;
     }
-    // SAFETY: `ev` points at a reserved, exclusively owned DataEvent in the ring buffer.
+    // SAFETY: `ev` points at a reserved, exclusively owned record in the ring buffer.
     unsafe {
         (*ev).header = EventHeader {
             kind: kind::DATA,
@@ -47,7 +54,7 @@ pub fn data(call: &CallCtx, src: u64, len: u64) {
         (*ev).syscall = call.syscall;
         let mut captured = 0u32;
         if src != 0 && n > 0 {
-            // n <= CAPTURE_BYTES was checked just above, so the slice is in bounds.
+            // n <= N was checked just above, so the slice is in bounds.
             let dst = &mut (&mut (*ev).data)[..n];
             if bpf_probe_read_user_buf(src as *const u8, dst).is_ok() {
                 captured = n as u32;
@@ -60,7 +67,7 @@ pub fn data(call: &CallCtx, src: u64, len: u64) {
             count(stat::TRUNCATED_EVENTS, 1);
         }
     }
-    entry.submit(0);
+    entry.submit(submit_flags());
     count(stat::EVENTS_SUBMITTED, 1);
 }
 
@@ -114,7 +121,7 @@ pub fn conn(header: EventHeader, role: u32, info: &TcpInfo) {
         local_addr: info.local_addr,
         peer_addr: info.peer_addr,
     });
-    entry.submit(0);
+    entry.submit(submit_flags());
     count(stat::EVENTS_SUBMITTED, 1);
 }
 
@@ -126,6 +133,6 @@ pub fn small(kind: u32, header: EventHeader) {
     entry.write(SmallEvent {
         header: EventHeader { kind, ..header },
     });
-    entry.submit(0);
+    entry.submit(submit_flags());
     count(stat::EVENTS_SUBMITTED, 1);
 }

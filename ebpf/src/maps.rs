@@ -38,6 +38,12 @@ static SELF_TGID: u32 = 0;
 #[unsafe(no_mangle)]
 static FILTER_FLAGS: u32 = 0;
 
+/// Pending ring-buffer bytes past which a submit wakes the agent. Below it, submits do not
+/// wake anyone and the agent drains on its own timer: one wake-up per batch instead of one
+/// per event (each wake-up is an irq_work plus a context switch on the hot path).
+#[unsafe(no_mangle)]
+static WAKEUP_BYTES: u64 = 0;
+
 #[unsafe(no_mangle)]
 static OFFSETS: KernelOffsets = KernelOffsets {
     task_pid: 0,
@@ -74,6 +80,21 @@ pub fn self_tgid() -> u32 {
 pub fn filter_flags() -> u32 {
     // SAFETY: as above.
     unsafe { core::ptr::read_volatile(&FILTER_FLAGS) }
+}
+
+/// Flags for `bpf_ringbuf_submit`: wake the agent only when a batch is waiting.
+#[inline(always)]
+pub fn submit_flags() -> u64 {
+    const BPF_RB_AVAIL_DATA: u64 = 0;
+    const BPF_RB_NO_WAKEUP: u64 = 1;
+    const BPF_RB_FORCE_WAKEUP: u64 = 2;
+    // SAFETY: plain read of a static that is never written after load.
+    let threshold = unsafe { core::ptr::read_volatile(&WAKEUP_BYTES) };
+    if EVENTS.query(BPF_RB_AVAIL_DATA) >= threshold {
+        BPF_RB_FORCE_WAKEUP
+    } else {
+        BPF_RB_NO_WAKEUP
+    }
 }
 
 #[inline(always)]

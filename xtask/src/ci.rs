@@ -19,25 +19,25 @@ pub fn run() -> anyhow::Result<()> {
     println!("ci: summary");
     let summary = match &tests {
         Ok(summary) if summary.success => {
-            println!("ci:   test:   ok");
+            println!("ci:   {:<8}ok", "test:");
             *summary
         }
         Ok(summary) => {
-            println!("ci:   test:   FAILED (cargo test exited non-zero)");
+            println!("ci:   {:<8}FAILED (cargo test exited non-zero)", "test:");
             failed.push("test");
             *summary
         }
         Err(err) => {
-            println!("ci:   test:   FAILED ({err:#})");
+            println!("ci:   {:<8}FAILED ({err:#})", "test:");
             failed.push("test");
             Summary::default()
         }
     };
     for (name, result) in [("fmt", &fmt), ("clippy", &clippy)] {
         match result {
-            Ok(()) => println!("ci:   {name}:{:w$}ok", "", w = 8 - name.len()),
+            Ok(()) => println!("ci:   {:<8}ok", format!("{name}:")),
             Err(err) => {
-                println!("ci:   {name}:{:w$}FAILED ({err:#})", "", w = 8 - name.len());
+                println!("ci:   {:<8}FAILED ({err:#})", format!("{name}:"));
                 failed.push(name);
             }
         }

@@ -3,6 +3,7 @@
 //! Every subcommand lives in its own module. They shell out to the real tools (apt-get,
 //! rustup, cargo, python3) and print each command before running it, so a CI log shows
 //! exactly what happened.
+mod bench;
 mod build;
 mod ci;
 mod run;
@@ -34,16 +35,34 @@ enum Command {
     Run(run::RunArgs),
     /// Full setup, build the agent, then run the whole test suite (needs root).
     Test(test::TestArgs),
+    /// Benchmarks: the criterion pipeline benchmark, then nginx, Redis, loss and FastAPI
+    /// against sonde, written to docs/BENCHMARKS.md (needs root).
+    Bench(bench::BenchArgs),
     /// What CI runs: `test`, then `cargo fmt --check` and `cargo clippy -D warnings`.
     Ci,
 }
 
-fn main() -> anyhow::Result<()> {
-    match Cli::parse().command {
+fn main() -> std::process::ExitCode {
+    let result = match Cli::parse().command {
         Command::Setup(args) => setup::run(&args),
         Command::Build => build::run(),
         Command::Run(args) => run::run(&args),
-        Command::Test(args) => test::run(&args).map(|_| ()),
+        Command::Test(args) => test::run(&args).and_then(|summary| {
+            if summary.success {
+                Ok(())
+            } else {
+                Err(anyhow::anyhow!("cargo test failed"))
+            }
+        }),
         Command::Ci => ci::run(),
+        Command::Bench(args) => bench::run(&args),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            // The chain of causes, without the backtrace RUST_BACKTRACE would add.
+            eprintln!("xtask: error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
     }
 }

@@ -31,6 +31,9 @@ const TEST_PACKAGES: &[&str] = &[
     "iproute2",
     "procps",
     "prometheus",
+    // `cargo xtask bench`: program names for the kernel-cost table, and the syscall mix.
+    "bpftool",
+    "linux-perf",
 ];
 
 /// System services that those packages may start on install. Tests start their own
@@ -45,7 +48,13 @@ const SERVICES: &[&str] = &[
 
 /// Python packages for test workloads, installed into [`pyenv_dir`] from PyPI. A name may
 /// carry a pip version specifier (`"requests==2.32.3"`).
-pub const PYTHON_PACKAGES: &[&str] = &["requests"];
+pub const PYTHON_PACKAGES: &[&str] = &[
+    "requests",
+    "celery[redis]",
+    "redis",
+    "mysql-connector-python",
+    "psycopg2-binary",
+];
 
 const TRACEFS: &str = "/sys/kernel/tracing";
 

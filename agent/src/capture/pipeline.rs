@@ -12,6 +12,7 @@ use crate::{
     conn::{ConnTable, Finished},
     discovery::{ExeMatcher, procfs_read},
     export::SpanQueue,
+    metrics::Metrics,
     protocol::{Chunk, Direction},
     stats::SelfStats,
     trace::SpanBuilder,
@@ -23,6 +24,7 @@ pub struct Pipeline {
     queue: SpanQueue,
     stats: Arc<SelfStats>,
     exe: ExeMatcher,
+    metrics: Metrics,
     finished: Vec<Finished>,
     /// Processes that started and match --exe: the caller adds them to the kernel filter.
     pub newly_matched: Vec<u32>,
@@ -35,6 +37,7 @@ impl Pipeline {
         queue: SpanQueue,
         stats: Arc<SelfStats>,
         exe: ExeMatcher,
+        metrics: Metrics,
     ) -> Self {
         Self {
             table,
@@ -42,6 +45,7 @@ impl Pipeline {
             queue,
             stats,
             exe,
+            metrics,
             finished: Vec::new(),
             newly_matched: Vec::new(),
         }
@@ -78,28 +82,27 @@ impl Pipeline {
                 };
                 self.table
                     .data(header.conn_id, header.pid, &chunk, &mut self.finished);
-                if chunk.direction == Direction::Ingress {
-                    if let Some(req) = self.table.server_in_flight(header.conn_id) {
-                        self.builder.server_request_started(
-                            header.pid,
-                            req.tid,
-                            header.conn_id,
-                            req.start_ns,
-                            req.traceparent.as_deref(),
-                        );
-                    }
+                if chunk.direction == Direction::Ingress
+                    && let Some(req) = self.table.server_in_flight(header.conn_id)
+                {
+                    self.builder.server_request_started(
+                        header.pid,
+                        req.tid,
+                        header.conn_id,
+                        req.start_ns,
+                        req.traceparent.as_deref(),
+                    );
                 }
             }
             Event::ConnOpen(ev) => self.table.open(&ev),
             Event::ConnClose(h) => self.table.close(h.conn_id, h.ts_ns, &mut self.finished),
             Event::ProcExec(h) => {
                 self.builder.registry().forget(h.pid);
-                if !self.exe.is_empty() {
-                    if let Some(facts) = procfs_read::read(h.pid) {
-                        if self.exe.matches(&facts) {
-                            self.newly_matched.push(h.pid);
-                        }
-                    }
+                if !self.exe.is_empty()
+                    && let Some(facts) = procfs_read::read(h.pid)
+                    && self.exe.matches(&facts)
+                {
+                    self.newly_matched.push(h.pid);
                 }
             }
             Event::ProcExit(h) => {
@@ -125,9 +128,11 @@ impl Pipeline {
             if f.exchange_incomplete() {
                 SelfStats::add(&self.stats.exchanges_incomplete, 1);
             }
-            let span = self.builder.build(&f);
-            SelfStats::add(&self.stats.spans_created, 1);
-            self.queue.push(span);
+            if let Some(span) = self.builder.build(&f) {
+                self.metrics.record(&span, f.info.as_deref());
+                SelfStats::add(&self.stats.spans_created, 1);
+                self.queue.push(span);
+            }
         }
     }
 }

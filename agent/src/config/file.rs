@@ -27,8 +27,9 @@ pub struct FileConfig {
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
-    /// Kernel ring buffer bytes. 16 MiB holds about 4,000 full 4 KiB events: a few ms of
-    /// burst at the rates one host produces, while costing little memory.
+    /// Kernel ring buffer bytes. 8 MiB holds about 16,000 small (512 B) or 2,000 full
+    /// (4 KiB) events, tens of milliseconds at the rates one host produces; it is mapped
+    /// twice by the kernel (for wrap-around), so it counts about twice in sonde's RSS.
     pub ring_buffer_bytes: u32,
     /// Kernel descriptor table entries (LRU). Sockets and, negatively cached, other fds.
     pub kernel_descriptors: u32,
@@ -40,17 +41,22 @@ pub struct Limits {
     pub max_header_bytes: usize,
     /// Requests waiting for responses per connection (pipelining depth).
     pub max_pending: usize,
+    /// Series per metric (attribute sets), the overflow series included; past it,
+    /// measurements go to the one `otel.metric.overflow=true` series. 2000 is the
+    /// OpenTelemetry SDKs' default cardinality limit: a few MiB for all metrics at most.
+    pub max_metric_series: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Self {
-            ring_buffer_bytes: 16 * 1024 * 1024,
+            ring_buffer_bytes: 8 * 1024 * 1024,
             kernel_descriptors: 65536,
             connections: 16384,
             request_timeout_ms: 30_000,
             max_header_bytes: 16 * 1024,
             max_pending: 64,
+            max_metric_series: 2000,
         }
     }
 }
@@ -63,7 +69,11 @@ impl Limits {
                 self.ring_buffer_bytes
             )));
         }
-        if self.kernel_descriptors == 0 || self.connections == 0 || self.max_pending == 0 {
+        if self.kernel_descriptors == 0
+            || self.connections == 0
+            || self.max_pending == 0
+            || self.max_metric_series == 0
+        {
             return Err(ConfigError::Invalid(
                 "limits: table sizes must be positive".into(),
             ));
@@ -120,5 +130,16 @@ mod tests {
         let limits = cfg.limits.unwrap();
         assert_eq!(limits.connections, 10);
         assert_eq!(limits.max_pending, Limits::default().max_pending);
+    }
+
+    #[test]
+    fn metric_series_cap_is_configurable() {
+        assert_eq!(Limits::default().max_metric_series, 2000);
+        let cfg = FileConfig::parse("limits:\n  max_metric_series: 50\n").unwrap();
+        let limits = cfg.limits.unwrap();
+        assert_eq!(limits.max_metric_series, 50);
+        assert!(limits.validate().is_ok());
+        let zero = FileConfig::parse("limits:\n  max_metric_series: 0\n").unwrap();
+        assert!(zero.limits.unwrap().validate().is_err());
     }
 }

@@ -122,7 +122,7 @@ impl ConnTable {
         };
         conn.last_seen_ns = chunk.ts_ns;
         if let State::Detecting { attempts } = &mut conn.state {
-            match StreamParser::detect(chunk, self.limits) {
+            match crate::protocol::detect::detect(chunk, conn.info.as_deref(), self.limits) {
                 Some(parser) => conn.state = State::Parsing(parser),
                 None => {
                     *attempts += 1;
@@ -140,11 +140,11 @@ impl ConnTable {
     }
 
     pub fn close(&mut self, conn_id: u64, ts_ns: u64, out: &mut Vec<Finished>) {
-        if let Some(mut conn) = self.conns.remove(&conn_id) {
-            if let State::Parsing(parser) = &mut conn.state {
-                parser.close(ts_ns, &mut self.scratch);
-                drain(conn_id, &conn, &mut self.scratch, out);
-            }
+        if let Some(mut conn) = self.conns.remove(&conn_id)
+            && let State::Parsing(parser) = &mut conn.state
+        {
+            parser.close(ts_ns, &mut self.scratch);
+            drain(conn_id, &conn, &mut self.scratch, out);
         }
     }
 

@@ -17,10 +17,9 @@ pub fn service_name(facts: &ProcessFacts) -> String {
         .otel_env
         .iter()
         .find(|(k, _)| k == "OTEL_SERVICE_NAME")
+        && !name.trim().is_empty()
     {
-        if !name.trim().is_empty() {
-            return name.trim().to_owned();
-        }
+        return name.trim().to_owned();
     }
     let exe_name = facts
         .exe
@@ -28,15 +27,15 @@ pub fn service_name(facts: &ProcessFacts) -> String {
         .and_then(|p| p.file_name())
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| facts.comm.clone());
-    if exe_name.starts_with("python") {
-        if let Some(name) = python_name(&facts.cmdline) {
-            return name;
-        }
+    if exe_name.starts_with("python")
+        && let Some(name) = python_name(&facts.cmdline)
+    {
+        return name;
     }
-    if exe_name == "node" || exe_name.starts_with("nodejs") {
-        if let Some(name) = node_name(&facts.cmdline) {
-            return name;
-        }
+    if (exe_name == "node" || exe_name.starts_with("nodejs"))
+        && let Some(name) = node_name(&facts.cmdline)
+    {
+        return name;
     }
     exe_name
 }
@@ -86,10 +85,10 @@ fn app_of(module: &str, rest: Vec<String>) -> String {
         }
         return "celery".to_owned();
     }
-    if PYTHON_LAUNCHERS.contains(&launcher) {
-        if let Some(app) = rest.iter().find(|a| !a.starts_with('-') && a.contains(':')) {
-            return app.split(':').next().unwrap_or(app).to_owned();
-        }
+    if PYTHON_LAUNCHERS.contains(&launcher)
+        && let Some(app) = rest.iter().find(|a| !a.starts_with('-') && a.contains(':'))
+    {
+        return app.split(':').next().unwrap_or(app).to_owned();
     }
     launcher.to_owned()
 }

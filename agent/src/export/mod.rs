@@ -18,6 +18,7 @@ pub mod console;
 mod env;
 mod grpc;
 mod http;
+pub(crate) mod metrics_sink;
 pub mod proto;
 mod queue;
 mod sink;

@@ -54,6 +54,14 @@ pub struct LoadOptions {
     pub max_connections: u32,
 }
 
+impl LoadOptions {
+    /// Wake the agent once an eighth of the ring buffer is pending: early enough that a
+    /// burst never fills it between two drains, late enough to batch hundreds of events.
+    pub fn wakeup_bytes(&self) -> u64 {
+        (self.ring_buffer_bytes / 8) as u64
+    }
+}
+
 /// Loaded and attached kernel side. Dropping it detaches every program.
 pub struct Kernel {
     _ebpf: Ebpf,
@@ -82,6 +90,7 @@ pub fn load(options: &LoadOptions) -> Result<Kernel, LoadError> {
         .override_global(globals::SELF_TGID, &options.self_tgid, true)
         .override_global(globals::FILTER_FLAGS, &options.filter_flags, true)
         .override_global(globals::OFFSETS, &offsets, true)
+        .override_global(globals::WAKEUP_BYTES, &options.wakeup_bytes(), true)
         .map_max_entries(maps::EVENTS, options.ring_buffer_bytes)
         .map_max_entries(maps::CONNS, options.max_connections)
         .load(OBJECT)?;

@@ -50,7 +50,7 @@ fn offset(btf: &Btf, strukt: &str, path: &[&str]) -> Result<u32, OffsetError> {
             };
         }
     }
-    if total_bits % 8 != 0 {
+    if !total_bits.is_multiple_of(8) {
         return Err(OffsetError::Bitfield(format!(
             "{strukt}.{}",
             path.join(".")
@@ -111,12 +111,11 @@ fn find_member(
         if member_name == name {
             return Ok(Some((member.bit_offset(), ty)));
         }
-        if member_name.is_empty() {
-            if let Type::Struct(inner) | Type::Union(inner) = strip(btf, ty)? {
-                if let Some((bits, t)) = find_member(btf, &inner, name)? {
-                    return Ok(Some((member.bit_offset() + bits, t)));
-                }
-            }
+        if member_name.is_empty()
+            && let Type::Struct(inner) | Type::Union(inner) = strip(btf, ty)?
+            && let Some((bits, t)) = find_member(btf, &inner, name)?
+        {
+            return Ok(Some((member.bit_offset() + bits, t)));
         }
     }
     Ok(None)

@@ -12,7 +12,7 @@ use std::{
 
 use axum::{Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
 
-use crate::stats::SelfStats;
+use crate::{metrics::Metrics, stats::SelfStats};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpsError {
@@ -28,6 +28,7 @@ pub enum OpsError {
 struct OpsState {
     ready: Arc<AtomicBool>,
     stats: Arc<SelfStats>,
+    metrics: Metrics,
 }
 
 /// Binds `addr` and serves until the runtime stops. Returns the bound address (the port may
@@ -36,6 +37,7 @@ pub async fn serve(
     addr: SocketAddr,
     ready: Arc<AtomicBool>,
     stats: Arc<SelfStats>,
+    series: Metrics,
 ) -> Result<SocketAddr, OpsError> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -46,7 +48,11 @@ pub async fn serve(
     let app = Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
-        .with_state(OpsState { ready, stats });
+        .with_state(OpsState {
+            ready,
+            stats,
+            metrics: series,
+        });
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!("operations endpoint stopped: {e}");
@@ -64,7 +70,7 @@ async fn healthz(State(state): State<OpsState>) -> impl IntoResponse {
 }
 
 async fn metrics(State(state): State<OpsState>) -> impl IntoResponse {
-    match self_metrics::render(&state.stats) {
+    match self_metrics::render(&state.stats).map(|own| state.metrics.append_openmetrics(own)) {
         Ok(body) => (
             StatusCode::OK,
             [(

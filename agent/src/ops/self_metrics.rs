@@ -17,7 +17,7 @@ struct StatsCollector(Arc<SelfStats>);
 impl Collector for StatsCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let s = &self.0;
-        let counters: [(&str, &str, u64); 12] = [
+        let counters: [(&str, &str, u64); 13] = [
             (
                 "sonde_events_read",
                 "Ring-buffer records read by the agent.",
@@ -78,6 +78,11 @@ impl Collector for StatsCollector {
                 "Export requests that failed.",
                 s.export_failures.load(Ordering::Relaxed),
             ),
+            (
+                "sonde_metric_series_overflow",
+                "Measurements folded into a metric's otel.metric.overflow series (limits.max_metric_series).",
+                s.metric_series_overflow.load(Ordering::Relaxed),
+            ),
         ];
         for (name, help, value) in counters {
             let counter = ConstCounter::new(value);
@@ -127,6 +132,7 @@ mod tests {
             "sonde_events_lost_total",
             "sonde_spans_exported_total",
             "sonde_export_failures_total",
+            "sonde_metric_series_overflow_total",
             "sonde_connections_tracked",
         ] {
             assert!(text.contains(name), "{name} missing in {text}");

@@ -2,7 +2,17 @@
 //! (a request paired with its response). They are plain Rust over byte slices: no kernel, no
 //! I/O, and never a panic on wire data.
 
+pub mod db;
+pub mod detect;
 pub mod http;
+pub mod mysql;
+pub mod postgres;
+pub mod redis;
+pub mod sql;
+mod stream_parser;
+
+pub use db::{DbError, DbExchange, DbSystem};
+pub use stream_parser::{ProtocolParser, StreamParser};
 
 use std::time::Duration;
 
@@ -84,47 +94,14 @@ impl Default for ParserLimits {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Exchange {
     Http(http::HttpExchange),
+    Db(DbExchange),
 }
 
-/// The parser of one connection, chosen by detection on its first bytes.
-pub enum StreamParser {
-    Http(Box<http::HttpParser>),
-}
-
-impl StreamParser {
-    /// Picks a parser if the chunk starts a message of a known protocol.
-    pub fn detect(chunk: &Chunk<'_>, limits: ParserLimits) -> Option<StreamParser> {
-        http::detect(chunk.data)
-            .map(|_| StreamParser::Http(Box::new(http::HttpParser::new(limits))))
-    }
-
-    pub fn feed(&mut self, chunk: &Chunk<'_>, out: &mut Vec<Exchange>) {
+impl Exchange {
+    pub fn is_incomplete(&self) -> bool {
         match self {
-            StreamParser::Http(p) => {
-                let mut done = Vec::new();
-                p.feed(chunk, &mut done);
-                out.extend(done.into_iter().map(Exchange::Http));
-            }
-        }
-    }
-
-    pub fn expire(&mut self, now_ns: u64, out: &mut Vec<Exchange>) {
-        match self {
-            StreamParser::Http(p) => {
-                let mut done = Vec::new();
-                p.expire(now_ns, &mut done);
-                out.extend(done.into_iter().map(Exchange::Http));
-            }
-        }
-    }
-
-    pub fn close(&mut self, ts_ns: u64, out: &mut Vec<Exchange>) {
-        match self {
-            StreamParser::Http(p) => {
-                let mut done = Vec::new();
-                p.close(ts_ns, &mut done);
-                out.extend(done.into_iter().map(Exchange::Http));
-            }
+            Exchange::Http(x) => x.incomplete.is_some(),
+            Exchange::Db(x) => x.incomplete.is_some(),
         }
     }
 }
@@ -135,21 +112,4 @@ pub struct InFlight {
     pub tid: u32,
     pub start_ns: u64,
     pub traceparent: Option<String>,
-}
-
-impl StreamParser {
-    /// For server-side connections: the request being served now, if any.
-    pub fn server_in_flight(&self) -> Option<InFlight> {
-        match self {
-            StreamParser::Http(p) => p.server_in_flight(),
-        }
-    }
-}
-
-impl Exchange {
-    pub fn is_incomplete(&self) -> bool {
-        match self {
-            Exchange::Http(x) => x.incomplete.is_some(),
-        }
-    }
 }

@@ -5,16 +5,20 @@
 //! request when its head arrives (`server_request_started`); the span ids are chosen then,
 //! so the children, which finish first, can name their parent.
 
-use std::{collections::HashMap, sync::Arc};
+use std::collections::HashMap;
 
 use super::{
     clock::Clock,
-    http_span,
+    db_span, http_span,
     route::Routes,
     span::{SpanKind, SpanRecord},
     traceparent,
 };
-use crate::{conn::Finished, discovery::ProcessRegistry, protocol::Exchange};
+use crate::{
+    conn::Finished,
+    discovery::ProcessRegistry,
+    protocol::{Exchange, Role},
+};
 
 /// In-flight server requests remembered at once; past that the table is cleared (children of
 /// the dropped requests then start their own traces).
@@ -78,10 +82,11 @@ impl SpanBuilder {
         request_start_ns: u64,
         traceparent: Option<&str>,
     ) {
-        if let Some(a) = self.active.get(&(pid, tid)) {
-            if a.conn_id == conn_id && a.request_start_ns == request_start_ns {
-                return;
-            }
+        if let Some(a) = self.active.get(&(pid, tid))
+            && a.conn_id == conn_id
+            && a.request_start_ns == request_start_ns
+        {
+            return;
         }
         if self.active.len() >= MAX_ACTIVE {
             self.active.clear();
@@ -105,37 +110,57 @@ impl SpanBuilder {
         self.registry.forget(pid);
     }
 
-    pub fn build(&mut self, f: &Finished) -> SpanRecord {
-        let resource = self.registry.resource(f.pid);
-        match &f.exchange {
+    /// The span of a finished exchange; None for exchanges that are not reported (the
+    /// server side of a database protocol: its client reports the same operation).
+    pub fn build(&mut self, f: &Finished) -> Option<SpanRecord> {
+        let (name, kind, attributes, status, tid, start_ns, end_ns, traceparent) = match &f.exchange
+        {
             Exchange::Http(x) => {
-                let parts = http_span::parts(x, f.info.as_deref(), &self.routes);
-                let (trace_id, span_id, parent_span_id) = match parts.kind {
-                    SpanKind::Server => self.server_ids(
-                        f.pid,
-                        x.tid,
-                        f.conn_id,
-                        x.request_start_ns,
-                        x.traceparent.as_deref(),
-                    ),
-                    SpanKind::Client => self.client_ids(f.pid, x.tid, x.request_start_ns),
-                };
-                SpanRecord {
-                    trace_id,
-                    span_id,
-                    parent_span_id,
-                    name: parts.name,
-                    kind: parts.kind,
-                    start_unix_ns: self.clock.to_unix_ns(x.request_start_ns),
-                    end_unix_ns: self
-                        .clock
-                        .to_unix_ns(x.response_end_ns.max(x.request_start_ns)),
-                    attributes: parts.attributes,
-                    status: parts.status,
-                    resource: Arc::clone(&resource),
-                }
+                let p = http_span::parts(x, f.info.as_deref(), &self.routes);
+                (
+                    p.name,
+                    p.kind,
+                    p.attributes,
+                    p.status,
+                    x.tid,
+                    x.request_start_ns,
+                    x.response_end_ns,
+                    x.traceparent.as_deref(),
+                )
             }
-        }
+            Exchange::Db(x) => {
+                if x.role != Role::Client {
+                    return None;
+                }
+                let p = db_span::parts(x, f.info.as_deref());
+                (
+                    p.name,
+                    p.kind,
+                    p.attributes,
+                    p.status,
+                    x.tid,
+                    x.start_ns,
+                    x.end_ns,
+                    None,
+                )
+            }
+        };
+        let (trace_id, span_id, parent_span_id) = match kind {
+            SpanKind::Server => self.server_ids(f.pid, tid, f.conn_id, start_ns, traceparent),
+            SpanKind::Client => self.client_ids(f.pid, tid, start_ns),
+        };
+        Some(SpanRecord {
+            trace_id,
+            span_id,
+            parent_span_id,
+            name,
+            kind,
+            start_unix_ns: self.clock.to_unix_ns(start_ns),
+            end_unix_ns: self.clock.to_unix_ns(end_ns.max(start_ns)),
+            attributes,
+            status,
+            resource: self.registry.resource(f.pid),
+        })
     }
 
     fn server_ids(
@@ -146,11 +171,12 @@ impl SpanBuilder {
         start_ns: u64,
         traceparent: Option<&str>,
     ) -> ([u8; 16], [u8; 8], Option<[u8; 8]>) {
-        if let Some(a) = self.active.get(&(pid, tid)).copied() {
-            if a.conn_id == conn_id && a.request_start_ns == start_ns {
-                self.active.remove(&(pid, tid));
-                return (a.trace_id, a.span_id, a.parent_span_id);
-            }
+        if let Some(a) = self.active.get(&(pid, tid)).copied()
+            && a.conn_id == conn_id
+            && a.request_start_ns == start_ns
+        {
+            self.active.remove(&(pid, tid));
+            return (a.trace_id, a.span_id, a.parent_span_id);
         }
         let parent = traceparent.and_then(traceparent::parse);
         (

@@ -2,6 +2,7 @@
 
 pub mod builder;
 pub mod clock;
+mod db_span;
 mod http_span;
 pub mod route;
 pub mod span;

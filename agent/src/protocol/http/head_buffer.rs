@@ -4,7 +4,7 @@
 //! start of a head that continues in a later chunk is kept here, and never more than the
 //! head limit.
 
-use super::detect::HeadKind;
+use super::detect::{HeadKind, plausible_start};
 use super::error::HttpError;
 use super::head::{Head, Parsed, parse_head};
 
@@ -133,6 +133,23 @@ impl HeadBuffer {
         let kept = self.bytes.len();
         let room = max_bytes.saturating_sub(kept);
         self.append(rest.get(..room).unwrap_or(rest), max_bytes);
+        // A head ends with an empty line. Re-parsing the whole buffer only when the new bytes
+        // (with the two before them, where the end may straddle) hold one keeps a head sent
+        // a byte at a time linear, not quadratic, in its length.
+        let new_tail = self.bytes.get(kept.saturating_sub(2)..).unwrap_or_default();
+        if !has_empty_line_end(new_tail) {
+            let error = if !plausible_start(&self.bytes, kind) {
+                HttpError::NotHttp
+            } else if self.bytes.len() >= max_bytes {
+                HttpError::HeadTooLarge { limit: max_bytes }
+            } else {
+                return HeadStep::NeedMore;
+            };
+            return HeadStep::Failed {
+                error,
+                carried: true,
+            };
+        }
         match parse_head(&self.bytes, kind) {
             Ok(Parsed::Complete(head, used)) => {
                 let step = HeadStep::Complete {
@@ -155,4 +172,17 @@ impl HeadBuffer {
             },
         }
     }
+}
+
+/// Whether `bytes` hold the end of a header section: a line end followed by an empty line
+/// (`\n\n` or `\n\r\n`).
+fn has_empty_line_end(bytes: &[u8]) -> bool {
+    bytes.iter().enumerate().any(|(i, &b)| {
+        b == b'\n'
+            && match bytes.get(i + 1) {
+                Some(b'\n') => true,
+                Some(b'\r') => bytes.get(i + 2) == Some(&b'\n'),
+                _ => false,
+            }
+    })
 }

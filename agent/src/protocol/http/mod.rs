@@ -17,6 +17,11 @@
 //!   included.
 //! - 101 Switching Protocols and a 2xx answer to CONNECT end HTTP on the connection: that
 //!   exchange is reported, requests behind it are dropped (counted), later bytes ignored.
+//! - The timeout counts from the request, then from the latest response bytes: a slow
+//!   download that keeps arriving is not cut, a stalled one is.
+//! - A response seen before any request (capture started mid-connection) is framed and
+//!   skipped, and counted; only a request fixes the role.
+//! - When `max_pending` requests wait, the oldest ends as `Desync` to make room.
 
 mod body;
 mod chunked;

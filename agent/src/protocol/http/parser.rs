@@ -119,11 +119,7 @@ impl HttpParser {
     /// Bytes of state held: kept head bytes (at most `max_header_bytes` per direction) and the
     /// exchanges waiting for responses (at most `max_pending`).
     pub fn buffered_bytes(&self) -> usize {
-        self.streams
-            .iter()
-            .map(|s| s.head.held_bytes())
-            .sum::<usize>()
-            + self.pending.held_bytes()
+        self.streams_held_bytes() + self.pending.held_bytes()
     }
 
     /// Head bytes kept by both directions (each at most `max_header_bytes`).
@@ -425,9 +421,13 @@ impl HttpParser {
             return;
         };
         match kind {
-            HeadKind::Request => p.exchange.request_body_bytes += payload,
+            HeadKind::Request => {
+                p.exchange.request_body_bytes =
+                    p.exchange.request_body_bytes.saturating_add(payload)
+            }
             HeadKind::Response => {
-                p.exchange.response_body_bytes += payload;
+                p.exchange.response_body_bytes =
+                    p.exchange.response_body_bytes.saturating_add(payload);
                 p.last_activity_ns = ts_ns;
             }
         }

@@ -1,0 +1,120 @@
+//! Commands waiting for their answers, in the order they were sent: the server answers
+//! strictly in order, so the answer being read always belongs to the oldest one here.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use super::response::Expect;
+use super::sql_text::Summary;
+use crate::protocol::DbError;
+
+/// What a waiting command was, as far as its exchange and the connection's state go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum Kind {
+    Query,
+    Prepare,
+    Execute,
+    /// COM_INIT_DB: the database it switches to once the server says OK.
+    InitDb(Option<String>),
+    /// COM_CHANGE_USER: the database of the new login.
+    ChangeUser(Option<String>),
+    ResetConnection,
+    Other,
+}
+
+#[derive(Debug)]
+pub(super) struct Pending {
+    pub kind: Kind,
+    pub expect: Expect,
+    /// Time and thread of the chunk that carried the command's first byte.
+    pub start_ns: u64,
+    pub tid: u32,
+    /// The command's end, then the time of the latest answer bytes: timeouts count from it,
+    /// and an answer that ends in uncaptured bytes ends here.
+    pub last_activity_ns: u64,
+    pub namespace: Option<String>,
+    pub summary: Option<Arc<Summary>>,
+    /// An execute of a statement whose prepare answer had not been read when it was sent.
+    pub unresolved_statement: Option<u32>,
+    /// Rows returned (counted row packets) plus rows affected (OK packets).
+    pub rows: u64,
+    /// False once rows went by uncounted (their headers were not captured).
+    pub rows_known: bool,
+    pub error: Option<DbError>,
+}
+
+impl Pending {
+    /// Whether the exchange becomes a span: statements and executes always; a prepare only
+    /// when the server refused it (its executes report the statement otherwise); the
+    /// bookkeeping commands (ping, init db, reset, ...) never.
+    pub(super) fn is_reported(&self) -> bool {
+        match self.kind {
+            Kind::Query | Kind::Execute => true,
+            Kind::Prepare => self.error.is_some(),
+            _ => false,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(super) struct PendingQueue {
+    entries: VecDeque<Pending>,
+    max: usize,
+}
+
+impl PendingQueue {
+    pub(super) fn new(max: usize) -> Self {
+        Self {
+            entries: VecDeque::new(),
+            // At least one, or no command could ever wait for its answer.
+            max: max.max(1),
+        }
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Adds a command; when the queue is full the oldest leaves and is returned, so a
+    /// server that never answers cannot grow it.
+    pub(super) fn push(&mut self, pending: Pending) -> Option<Pending> {
+        let dropped = if self.entries.len() >= self.max {
+            self.entries.pop_front()
+        } else {
+            None
+        };
+        self.entries.push_back(pending);
+        dropped
+    }
+
+    pub(super) fn front(&self) -> Option<&Pending> {
+        self.entries.front()
+    }
+
+    pub(super) fn front_mut(&mut self) -> Option<&mut Pending> {
+        self.entries.front_mut()
+    }
+
+    pub(super) fn pop_front(&mut self) -> Option<Pending> {
+        self.entries.pop_front()
+    }
+
+    /// Memory held: the slots and the strings of the waiting commands.
+    pub(super) fn held_bytes(&self) -> usize {
+        let strings: usize = self
+            .entries
+            .iter()
+            .map(|p| {
+                p.namespace.as_ref().map_or(0, String::capacity)
+                    + p.error
+                        .as_ref()
+                        .map_or(0, |e| e.code.capacity() + e.message.capacity())
+            })
+            .sum();
+        self.entries.capacity() * size_of::<Pending>() + strings
+    }
+}

@@ -1,0 +1,125 @@
+//! Kernel-side cost of sonde's programs: with `kernel.bpf_stats_enabled=1` the kernel keeps a
+//! run count and total run time per program, shown in /proc/<pid>/fdinfo of each program fd.
+//! Names come from `bpftool prog show id N -j` when bpftool is installed.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use anyhow::Context as _;
+
+const SYSCTL: &str = "/proc/sys/kernel/bpf_stats_enabled";
+
+/// Turns the statistics on for as long as it lives; restores the old setting on drop.
+pub struct StatsEnabled {
+    previous: String,
+}
+
+impl StatsEnabled {
+    pub fn new() -> anyhow::Result<StatsEnabled> {
+        let previous = std::fs::read_to_string(SYSCTL)
+            .with_context(|| format!("reading {SYSCTL}"))?
+            .trim()
+            .to_owned();
+        std::fs::write(SYSCTL, "1").with_context(|| format!("writing 1 to {SYSCTL}"))?;
+        Ok(StatsEnabled { previous })
+    }
+}
+
+impl Drop for StatsEnabled {
+    fn drop(&mut self) {
+        let _ = std::fs::write(SYSCTL, &self.previous);
+    }
+}
+
+/// One program's counters at one moment.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProgStats {
+    pub name: String,
+    pub run_cnt: u64,
+    pub run_time_ns: u64,
+}
+
+impl ProgStats {
+    pub fn avg_ns(&self) -> Option<f64> {
+        (self.run_cnt > 0).then(|| self.run_time_ns as f64 / self.run_cnt as f64)
+    }
+}
+
+/// The programs `pid` holds, keyed by program id.
+pub fn snapshot(pid: u32) -> anyhow::Result<BTreeMap<u32, ProgStats>> {
+    let mut progs = BTreeMap::new();
+    let dir = format!("/proc/{pid}/fd");
+    for entry in std::fs::read_dir(&dir).with_context(|| format!("listing {dir}"))? {
+        let entry = entry?;
+        let Ok(target) = std::fs::read_link(entry.path()) else {
+            continue;
+        };
+        if target.to_string_lossy() != "anon_inode:bpf-prog" {
+            continue;
+        }
+        let fd = entry.file_name();
+        let Ok(info) = std::fs::read_to_string(format!(
+            "/proc/{pid}/fdinfo/{}",
+            fd.to_string_lossy()
+        )) else {
+            continue;
+        };
+        let field = |key: &str| -> Option<u64> {
+            info.lines()
+                .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+                .and_then(|v| v.trim().parse().ok())
+        };
+        let Some(id) = field("prog_id") else { continue };
+        progs.entry(id as u32).or_insert_with(|| ProgStats {
+            name: String::new(),
+            run_cnt: field("run_cnt").unwrap_or(0),
+            run_time_ns: field("run_time_ns").unwrap_or(0),
+        });
+    }
+    for (id, stats) in &mut progs {
+        stats.name = prog_name(*id).unwrap_or_else(|| format!("prog {id}"));
+    }
+    Ok(progs)
+}
+
+fn prog_name(id: u32) -> Option<String> {
+    let out = Command::new("bpftool")
+        .args(["prog", "show", "id", &id.to_string(), "-j"])
+        .output()
+        .ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    v.get("name")?.as_str().map(str::to_owned)
+}
+
+/// What happened between two snapshots of the same process, by program name.
+pub fn delta(
+    before: &BTreeMap<u32, ProgStats>,
+    after: &BTreeMap<u32, ProgStats>,
+) -> BTreeMap<String, ProgStats> {
+    after
+        .iter()
+        .map(|(id, a)| {
+            let b = before.get(id).cloned().unwrap_or_default();
+            (
+                a.name.clone(),
+                ProgStats {
+                    name: a.name.clone(),
+                    run_cnt: a.run_cnt.saturating_sub(b.run_cnt),
+                    run_time_ns: a.run_time_ns.saturating_sub(b.run_time_ns),
+                },
+            )
+        })
+        .collect()
+}
+
+/// Sums per-run deltas, program by program.
+pub fn accumulate(total: &mut BTreeMap<String, ProgStats>, run: &BTreeMap<String, ProgStats>) {
+    for (name, s) in run {
+        let t = total.entry(name.clone()).or_insert_with(|| ProgStats {
+            name: name.clone(),
+            ..ProgStats::default()
+        });
+        t.run_cnt += s.run_cnt;
+        t.run_time_ns += s.run_time_ns;
+    }
+}

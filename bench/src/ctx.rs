@@ -1,0 +1,98 @@
+//! What every scenario shares: the mode (quick or full), the agent binary, the OTLP sink, a
+//! scratch directory for logs.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use tempfile::TempDir;
+
+use crate::sink::Sink;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// A short smoke run that checks the harness end to end.
+    Quick,
+    /// The numbers to publish.
+    Full,
+}
+
+impl Mode {
+    pub fn label(self) -> &'static str {
+        match self {
+            Mode::Quick => "quick mode (smoke run: short runs, numbers are indicative only)",
+            Mode::Full => "full mode",
+        }
+    }
+
+    /// One measured load run (wrk).
+    pub fn run(self) -> Duration {
+        match self {
+            Mode::Quick => Duration::from_secs(3),
+            Mode::Full => Duration::from_secs(10),
+        }
+    }
+
+    /// Alternating A/B pairs (or A/B/C triples) per comparison; the median is reported.
+    pub fn pairs(self) -> usize {
+        match self {
+            Mode::Quick => 3,
+            Mode::Full => 5,
+        }
+    }
+
+    /// The loss run at the highest rate.
+    pub fn loss_run(self) -> Duration {
+        match self {
+            Mode::Quick => Duration::from_secs(10),
+            Mode::Full => Duration::from_secs(60),
+        }
+    }
+
+    /// The paced runs (5k and 10k requests/s).
+    pub fn paced_run(self) -> Duration {
+        match self {
+            Mode::Quick => Duration::from_secs(5),
+            Mode::Full => Duration::from_secs(30),
+        }
+    }
+
+    /// Requests per redis-benchmark test (get and set each).
+    pub fn redis_requests(self) -> u64 {
+        match self {
+            Mode::Quick => 20_000,
+            Mode::Full => 100_000,
+        }
+    }
+}
+
+pub struct Ctx {
+    pub mode: Mode,
+    /// target/release/sonde
+    pub sonde: PathBuf,
+    /// The workspace root.
+    pub root: PathBuf,
+    pub sink: Sink,
+    /// Logs of every child process of this run.
+    pub work: TempDir,
+}
+
+impl Ctx {
+    /// `2025-11-25 15:40 UTC, full mode`
+    pub fn stamp(&self) -> String {
+        let date = Command::new("date")
+            .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_default();
+        format!("{date}, {}", self.mode.label())
+    }
+
+    /// A fresh log directory for one run of one component.
+    pub fn log_dir(&self, name: &str) -> anyhow::Result<PathBuf> {
+        let dir = self.work.path().join(name);
+        std::fs::create_dir_all(&dir)?;
+        Ok(dir)
+    }
+}

@@ -1,0 +1,270 @@
+//! §2: nginx serving a 13-byte file under wrk, without and with sonde, alternating.
+
+use std::time::Duration;
+
+use crate::agent::Selection;
+use crate::ctx::Ctx;
+use crate::observe::{self, AgentCost};
+use crate::report::{Section, Target, int, ratio, table};
+use crate::servers::nginx::Nginx;
+use crate::stats::{median, median_ratio};
+use crate::wrk::{self, WrkArgs, WrkResult};
+use crate::{diag, procfs};
+
+const THREADS: u32 = 2;
+const CONNECTIONS: u32 = 16;
+
+struct Run {
+    wrk: WrkResult,
+    /// CPU of the nginx worker during the load.
+    nginx_cpu: Duration,
+}
+
+fn load(ctx: &Ctx, nginx: &Nginx, duration: Duration) -> anyhow::Result<Run> {
+    let workers = nginx.worker_pids();
+    let before = procfs::cpu_time_sum(&workers)?;
+    let wrk = wrk::run(&WrkArgs {
+        url: nginx.url(),
+        threads: THREADS,
+        connections: CONNECTIONS,
+        duration,
+        script: None,
+    })?;
+    let _ = ctx;
+    Ok(Run {
+        wrk,
+        nginx_cpu: procfs::cpu_time_sum(&workers)?.saturating_sub(before),
+    })
+}
+
+pub fn run(ctx: &Ctx) -> anyhow::Result<Section> {
+    let nginx = Nginx::start()?;
+    let selection = Selection::Pids(vec![nginx.master_pid()]);
+    let duration = ctx.mode.run();
+    println!("bench: nginx on port {}, warming up", nginx.port);
+    load(ctx, &nginx, Duration::from_secs(2))?;
+
+    let mut without = Vec::new();
+    let mut with = Vec::new();
+    for pair in 0..ctx.mode.pairs() {
+        let a = load(ctx, &nginx, duration)?;
+        println!(
+            "bench: nginx pair {} without sonde: {:.0} req/s",
+            pair + 1,
+            a.wrk.requests_per_sec
+        );
+        let (b, cost) = observe::with_agent(ctx, &selection, &format!("nginx-{pair}"), || {
+            load(ctx, &nginx, duration)
+        })?;
+        println!(
+            "bench: nginx pair {} with sonde:    {:.0} req/s, {} spans",
+            pair + 1,
+            b.wrk.requests_per_sec,
+            cost.received.spans
+        );
+        without.push(a);
+        with.push((b, cost));
+    }
+    let mix = diag::syscall_mix(ctx, &nginx.worker_pids(), |d| {
+        Ok(load(ctx, &nginx, d)?.wrk.requests)
+    })?;
+    Ok(section(ctx, &nginx, &selection, &without, &with, &mix))
+}
+
+fn section(
+    ctx: &Ctx,
+    nginx: &Nginx,
+    selection: &Selection,
+    without: &[Run],
+    with: &[(Run, AgentCost)],
+    mix: &diag::SyscallMix,
+) -> Section {
+    let rps_a: Vec<f64> = without.iter().map(|r| r.wrk.requests_per_sec).collect();
+    let rps_b: Vec<f64> = with.iter().map(|(r, _)| r.wrk.requests_per_sec).collect();
+    let p99_a: Vec<f64> = without.iter().map(|r| r.wrk.p99_ms).collect();
+    let p99_b: Vec<f64> = with.iter().map(|(r, _)| r.wrk.p99_ms).collect();
+    let cpu_per_req = |cpu: Duration, reqs: u64| cpu.as_secs_f64() * 1e6 / reqs.max(1) as f64;
+    let nginx_us_a: Vec<f64> = without
+        .iter()
+        .map(|r| cpu_per_req(r.nginx_cpu, r.wrk.requests))
+        .collect();
+    let nginx_us_b: Vec<f64> = with
+        .iter()
+        .map(|(r, _)| cpu_per_req(r.nginx_cpu, r.wrk.requests))
+        .collect();
+    let sonde_s_per_100k: Vec<f64> = with
+        .iter()
+        .map(|(r, c)| c.cpu.as_secs_f64() * 100_000.0 / r.wrk.requests.max(1) as f64)
+        .collect();
+    let rss: Vec<f64> = with.iter().map(|(_, c)| c.peak_rss as f64).collect();
+    let spans_per_req: Vec<f64> = with
+        .iter()
+        .map(|(r, c)| c.received.server as f64 / r.wrk.requests.max(1) as f64)
+        .collect();
+    let throughput = median_ratio(&rps_a, &rps_b);
+    let p99_ratio = median_ratio(&p99_a, &p99_b);
+
+    let mut runs = Vec::new();
+    for (i, (a, (b, c))) in without.iter().zip(with).enumerate() {
+        runs.push(vec![
+            format!("{}", i + 1),
+            "without".into(),
+            int(a.wrk.requests_per_sec),
+            format!("{:.2}", a.wrk.p99_ms),
+            format!("{:.1}", nginx_us_a[i]),
+            "".into(),
+            "".into(),
+            format!("{}", a.wrk.errors),
+        ]);
+        runs.push(vec![
+            format!("{}", i + 1),
+            "with sonde".into(),
+            int(b.wrk.requests_per_sec),
+            format!("{:.2}", b.wrk.p99_ms),
+            format!("{:.1}", nginx_us_b[i]),
+            format!("{:.2}", sonde_s_per_100k[i]),
+            format!("{} / {}", int(c.received.server as f64), int(b.wrk.requests as f64)),
+            format!("{}", b.wrk.errors),
+        ]);
+    }
+
+    let progs = observe::total_progs(&with.iter().map(|(_, c)| c).collect::<Vec<_>>());
+    let requests_b: u64 = with.iter().map(|(r, _)| r.wrk.requests).sum();
+    let kernel_ns_per_req = progs
+        .values()
+        .map(|p| p.run_time_ns as f64)
+        .sum::<f64>()
+        / requests_b.max(1) as f64;
+    let sonde_us_per_req = median(&sonde_s_per_100k) * 10.0;
+    let nginx_us = median(&nginx_us_a);
+
+    let mut body = String::new();
+    body.push_str(&format!(
+        "nginx 1.22 (`worker_processes 1`, `sendfile on`, access log off, keep-alive) serves a \
+         {}-byte file on 127.0.0.1; `wrk -t{THREADS} -c{CONNECTIONS} -d{}s --latency {}`. \
+         Each pair runs once without sonde, then once with `sonde {} --exporter otlp` exporting \
+         OTLP/gRPC to the harness's counting receiver (sonde started fresh for each run and \
+         stopped with SIGTERM after it, so every span is flushed). {} pairs; ratios are the \
+         median of the per-pair ratios.\n\n",
+        crate::servers::nginx::BODY.len(),
+        ctx.mode.run().as_secs(),
+        nginx.url().replace(&nginx.port.to_string(), "PORT"),
+        selection.describe().replace(&nginx.master_pid().to_string(), "<nginx master>"),
+        without.len(),
+    ));
+    body.push_str(&table(
+        &["measure", "without sonde", "with sonde", "ratio (median of pairs)"],
+        &[
+            vec![
+                "requests/s".into(),
+                int(median(&rps_a)),
+                int(median(&rps_b)),
+                ratio(throughput),
+            ],
+            vec![
+                "p99 latency (ms)".into(),
+                format!("{:.2}", median(&p99_a)),
+                format!("{:.2}", median(&p99_b)),
+                ratio(p99_ratio),
+            ],
+            vec![
+                "nginx worker CPU µs / request".into(),
+                format!("{:.1}", nginx_us),
+                format!("{:.1}", median(&nginx_us_b)),
+                ratio(median_ratio(&nginx_us_a, &nginx_us_b)),
+            ],
+            vec![
+                "sonde CPU s / 100k requests".into(),
+                "".into(),
+                format!("{:.2}", median(&sonde_s_per_100k)),
+                "".into(),
+            ],
+            vec![
+                "sonde peak RSS (VmHWM)".into(),
+                "".into(),
+                format!("{:.1} MiB", median(&rss) / 1048576.0),
+                "".into(),
+            ],
+            vec![
+                "SERVER spans received / request".into(),
+                "".into(),
+                format!("{:.3}", median(&spans_per_req)),
+                "".into(),
+            ],
+        ],
+    ));
+    body.push_str("\nEvery run:\n\n");
+    body.push_str(&table(
+        &[
+            "pair",
+            "variant",
+            "requests/s",
+            "p99 ms",
+            "nginx CPU µs/req",
+            "sonde CPU s/100k req",
+            "spans / requests",
+            "errors",
+        ],
+        &runs,
+    ));
+    body.push_str(&format!(
+        "\nKernel programs during the runs with sonde (`kernel.bpf_stats_enabled=1` for the \
+         whole benchmark; run_time_ns / run_cnt from /proc/<sonde>/fdinfo; the \
+         statistics themselves add two clock reads per invocation). In all they cost {:.2} µs \
+         per request, against the {:.1} µs of CPU nginx itself needs per request:\n\n",
+        kernel_ns_per_req / 1000.0,
+        nginx_us,
+    ));
+    body.push_str(&observe::progs_table(&progs, requests_b));
+    body.push('\n');
+    body.push_str(&mix.markdown());
+
+    let met = throughput >= 0.90;
+    let why = format!(
+        "kernel programs {:.2} µs/request ({:.0}% of nginx's own {:.1} µs); sonde's process \
+         {:.2} µs/request on the same 2 cores as nginx and wrk",
+        kernel_ns_per_req / 1000.0,
+        kernel_ns_per_req / 10.0 / nginx_us,
+        nginx_us,
+        sonde_us_per_req,
+    );
+    let note = if met {
+        why.clone()
+    } else {
+        format!("short by {:.3}: {why}", 0.90 - throughput)
+    };
+    let mut problems = Vec::new();
+    if let Some(p) = progs.get("sonde_sys_exit") {
+        problems.push(format!(
+            "nginx: `sonde_sys_exit` averages {:.0} ns per invocation and runs {:.1} times per \
+             request ({:.2} µs/request); {}",
+            p.avg_ns().unwrap_or(f64::NAN),
+            p.run_cnt as f64 / requests_b.max(1) as f64,
+            p.run_time_ns as f64 / 1000.0 / requests_b.max(1) as f64,
+            mix.summary(),
+        ));
+    }
+    problems.push(format!(
+        "nginx: sonde's userspace needs {:.2} µs of CPU per request ({:.2} CPU-s per 100k); at \
+         {} requests/s that is {:.0}% of a core, taken from the 2 cores nginx and wrk share",
+        sonde_us_per_req,
+        sonde_us_per_req / 10.0,
+        int(median(&rps_b)),
+        sonde_us_per_req * median(&rps_b) / 1e4,
+    ));
+    Section {
+        id: "2-nginx".into(),
+        title: "2. HTTP overhead: nginx small file under wrk".into(),
+        stamp: ctx.stamp(),
+        body,
+        targets: vec![Target {
+            what: "nginx small-file throughput, with / without sonde".into(),
+            target: "≥ 0.90".into(),
+            measured: ratio(throughput),
+            met: Some(met),
+            note,
+        }],
+        problems,
+    }
+}
+

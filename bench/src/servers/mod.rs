@@ -1,0 +1,8 @@
+//! The real servers the scenarios load, each on a free loopback port with its files in a
+//! temporary directory, stopped when dropped.
+
+pub mod nginx;
+pub mod redis;
+pub mod fastapi;
+pub mod postgres;
+pub mod python;
