@@ -65,6 +65,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         max_connections: config.limits.kernel_descriptors,
     })
     .context("loading the kernel programs (sonde needs root, or CAP_BPF + CAP_PERFMON)")?;
+    // Parsing the kernel's BTF for the offsets took tens of MiB of short-lived heap; hand it
+    // back to the system now rather than keep it resident for the daemon's whole life.
+    // SAFETY: malloc_trim only releases free heap memory; no pointer is invalidated.
+    unsafe { libc::malloc_trim(0) };
     kernel.add_self_port(listen.port())?;
     for port in &selection.ports {
         kernel.watch_port(*port)?;
@@ -88,9 +92,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         if selection.is_everything() {
             "every process".to_owned()
         } else {
+            // A --pid of a busy parent can expand to hundreds of descendants: show a few.
+            let shown: Vec<u32> = watched.iter().take(10).copied().collect();
+            let more = watched.len().saturating_sub(shown.len());
+            let more = if more > 0 { format!(" and {more} more") } else { String::new() };
             format!(
-                "pids {watched:?}, ports {:?}, exe {:?}",
-                selection.ports, selection.exes
+                "{} pids {shown:?}{more}, ports {:?}, exe {:?}",
+                watched.len(),
+                selection.ports,
+                selection.exes
             )
         }
     );

@@ -123,3 +123,31 @@ pub fn accumulate(total: &mut BTreeMap<String, ProgStats>, run: &BTreeMap<String
         t.run_time_ns += s.run_time_ns;
     }
 }
+
+/// Tracing programs loaded on the host now (raw tracepoints, tracepoints, kprobes, fentry),
+/// by id and name, from `bpftool prog show -j`. Called while no sonde of the harness runs,
+/// it lists other engineers' agents, whose hooks slow every syscall of the runs without
+/// sonde too.
+pub fn tracing_programs() -> BTreeMap<u32, String> {
+    let Ok(out) = Command::new("bpftool").args(["prog", "show", "-j"]).output() else {
+        return BTreeMap::new();
+    };
+    let Ok(serde_json::Value::Array(progs)) = serde_json::from_slice(&out.stdout) else {
+        return BTreeMap::new();
+    };
+    progs
+        .iter()
+        .filter(|p| {
+            matches!(
+                p["type"].as_str(),
+                Some("raw_tracepoint" | "tracepoint" | "tracing" | "kprobe")
+            )
+        })
+        .filter_map(|p| {
+            Some((
+                p["id"].as_u64()? as u32,
+                p["name"].as_str().unwrap_or("?").to_owned(),
+            ))
+        })
+        .collect()
+}

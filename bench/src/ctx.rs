@@ -1,6 +1,8 @@
 //! What every scenario shares: the mode (quick or full), the agent binary, the OTLP sink, a
 //! scratch directory for logs.
 
+use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
@@ -75,6 +77,8 @@ pub struct Ctx {
     pub sink: Sink,
     /// Logs of every child process of this run.
     pub work: TempDir,
+    /// Tracing programs found loaded during runs without sonde (someone else's), by id.
+    pub foreign: RefCell<BTreeMap<u32, String>>,
 }
 
 impl Ctx {
@@ -87,6 +91,30 @@ impl Ctx {
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
             .unwrap_or_default();
         format!("{date}, {}", self.mode.label())
+    }
+
+    /// Call before a run without sonde: remembers other tracing programs loaded now.
+    pub fn note_foreign_programs(&self) {
+        self.foreign
+            .borrow_mut()
+            .extend(crate::bpfstats::tracing_programs());
+    }
+
+    /// A paragraph for the section if other tracing programs were seen since the last call.
+    pub fn take_foreign_note(&self) -> String {
+        let seen = std::mem::take(&mut *self.foreign.borrow_mut());
+        if seen.is_empty() {
+            return String::new();
+        }
+        let names: std::collections::BTreeSet<&String> = seen.values().collect();
+        format!(
+            "\n**Caveat:** during runs without sonde, {} other tracing programs were loaded \
+             on this shared machine ({}), most likely another engineer's agent or tests. Their \
+             hooks slow every syscall of the runs with and without sonde alike, so the ratios \
+             here understate sonde's own cost by their share.\n",
+            seen.len(),
+            names.into_iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+        )
     }
 
     /// A fresh log directory for one run of one component.

@@ -87,6 +87,7 @@ fn main() -> anyhow::Result<()> {
         root: root.clone(),
         sink: sink::Sink::start()?,
         work: tempfile::Builder::new().prefix("sonde-bench-").tempdir()?,
+        foreign: Default::default(),
     };
     let report = Report::new(
         &root.join(&args.out),
@@ -101,6 +102,7 @@ fn main() -> anyhow::Result<()> {
             continue;
         }
         println!("bench: === {name} ===");
+        ctx.take_foreign_note();
         let result = match name {
             "pipeline" => scenario::pipeline::run(&ctx),
             "nginx" => scenario::nginx::run(&ctx),
@@ -111,7 +113,10 @@ fn main() -> anyhow::Result<()> {
             _ => unreachable!("checked against SCENARIOS"),
         };
         match result {
-            Ok(section) => report.put(&section)?,
+            Ok(mut section) => {
+                section.body.push_str(&ctx.take_foreign_note());
+                report.put(&section)?
+            }
             Err(e) => {
                 eprintln!("bench: {name} failed: {e:#}");
                 failed.push(name);

@@ -94,6 +94,48 @@ pub fn rss_by_mapping(pid: u32) -> anyhow::Result<Vec<(String, u64)>> {
     Ok(v)
 }
 
+/// One thread's CPU time and voluntary context switches (each one a sleep and a wake-up).
+#[derive(Clone, Debug, Default)]
+pub struct ThreadStat {
+    pub cpu: Duration,
+    pub wakeups: u64,
+}
+
+/// The threads of `pid` by name (threads of the same name summed).
+pub fn threads(pid: u32) -> std::collections::BTreeMap<String, ThreadStat> {
+    let mut out: std::collections::BTreeMap<String, ThreadStat> = Default::default();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return out;
+    };
+    for task in tasks.flatten() {
+        let path = task.path();
+        let Ok(stat) = std::fs::read_to_string(path.join("stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let name = stat[open + 1..close].to_owned();
+        let f: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        let ticks: u64 = [11, 12]
+            .iter()
+            .filter_map(|&i| f.get(i)?.parse::<u64>().ok())
+            .sum();
+        let wakeups = std::fs::read_to_string(path.join("status"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+                    .and_then(|v| v.trim().parse().ok())
+            })
+            .unwrap_or(0);
+        let t = out.entry(name).or_default();
+        t.cpu += Duration::from_secs_f64(ticks as f64 / ticks_per_second() as f64);
+        t.wakeups += wakeups;
+    }
+    out
+}
+
 /// The live children of `parent`.
 pub fn children(parent: u32) -> Vec<u32> {
     let Ok(entries) = std::fs::read_dir("/proc") else {

@@ -1,26 +1,53 @@
-//! A counting OTLP/gRPC receiver: the official trace and metrics services, counting spans by
-//! kind and throwing them away, on its own thread with a single-threaded tokio runtime. sonde
-//! and the Python SDK export to it in every run.
+//! A counting OTLP/gRPC receiver: the trace and metrics services' `Export` methods, on their
+//! own thread with a single-threaded tokio runtime. sonde and the Python SDK export to it.
+//!
+//! It decodes only what it counts: messages that mirror the OTLP request down to each
+//! span's `kind`, so prost skips every other field without allocating. A receiver that
+//! decoded whole spans could be slower than the exporter it measures and show its own
+//! backlog as the exporter's loss.
 
+use std::convert::Infallible;
 use std::net::TcpListener as StdListener;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
 
 use anyhow::Context as _;
-use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
-    MetricsService, MetricsServiceServer,
-};
-use opentelemetry_proto::tonic::collector::metrics::v1::{
-    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
-    TraceService, TraceServiceServer,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
-use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use tokio::sync::oneshot;
+use tonic::codegen::{BoxFuture, Service, http};
+
+/// `ExportTraceServiceRequest` down to the span kind (field numbers from the OTLP protos).
+#[derive(Clone, PartialEq, prost::Message)]
+struct TraceRequest {
+    #[prost(message, repeated, tag = "1")]
+    resource_spans: Vec<ResourceSpans>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct ResourceSpans {
+    #[prost(message, repeated, tag = "2")]
+    scope_spans: Vec<ScopeSpans>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct ScopeSpans {
+    #[prost(message, repeated, tag = "2")]
+    spans: Vec<SpanKindOnly>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct SpanKindOnly {
+    #[prost(int32, tag = "6")]
+    kind: i32,
+}
+
+/// Any request or response whose content is not looked at (and an empty response).
+#[derive(Clone, PartialEq, prost::Message)]
+struct Ignored {}
+
+/// The proto `SpanKind` values counted apart.
+const SERVER: i32 = 2;
+const CLIENT: i32 = 3;
 
 #[derive(Default)]
 struct Counters {
@@ -54,53 +81,96 @@ impl std::ops::Sub for Received {
     }
 }
 
-#[derive(Clone)]
-struct Collector(Arc<Counters>);
-
-#[tonic::async_trait]
-impl TraceService for Collector {
-    async fn export(
-        &self,
-        request: tonic::Request<ExportTraceServiceRequest>,
-    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        let c = &self.0;
+impl Counters {
+    fn traces(&self, request: &TraceRequest) {
         let (mut spans, mut server, mut client) = (0, 0, 0);
-        for rs in &request.get_ref().resource_spans {
-            for ss in &rs.scope_spans {
-                for span in &ss.spans {
-                    spans += 1;
-                    if span.kind == SpanKind::Server as i32 {
-                        server += 1;
-                    } else if span.kind == SpanKind::Client as i32 {
-                        client += 1;
-                    }
-                }
-            }
+        for span in request
+            .resource_spans
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .flat_map(|s| &s.spans)
+        {
+            spans += 1;
+            server += u64::from(span.kind == SERVER);
+            client += u64::from(span.kind == CLIENT);
         }
-        c.spans.fetch_add(spans, Ordering::Relaxed);
-        c.server.fetch_add(server, Ordering::Relaxed);
-        c.client.fetch_add(client, Ordering::Relaxed);
-        c.trace_requests.fetch_add(1, Ordering::Relaxed);
-        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+        self.spans.fetch_add(spans, Ordering::Relaxed);
+        self.server.fetch_add(server, Ordering::Relaxed);
+        self.client.fetch_add(client, Ordering::Relaxed);
+        self.trace_requests.fetch_add(1, Ordering::Relaxed);
     }
 }
 
-#[tonic::async_trait]
-impl MetricsService for Collector {
-    async fn export(
-        &self,
-        _request: tonic::Request<ExportMetricsServiceRequest>,
-    ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
-        self.0.metric_requests.fetch_add(1, Ordering::Relaxed);
-        Ok(tonic::Response::new(ExportMetricsServiceResponse::default()))
+const TRACES: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+const METRICS: &str = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
+
+/// The unary method behind each path.
+struct Traces(Arc<Counters>);
+struct Metrics(Arc<Counters>);
+
+impl tonic::server::UnaryService<TraceRequest> for Traces {
+    type Response = Ignored;
+    type Future = BoxFuture<tonic::Response<Ignored>, tonic::Status>;
+    fn call(&mut self, request: tonic::Request<TraceRequest>) -> Self::Future {
+        self.0.traces(request.get_ref());
+        Box::pin(async { Ok(tonic::Response::new(Ignored {})) })
     }
+}
+
+impl tonic::server::UnaryService<Ignored> for Metrics {
+    type Response = Ignored;
+    type Future = BoxFuture<tonic::Response<Ignored>, tonic::Status>;
+    fn call(&mut self, _request: tonic::Request<Ignored>) -> Self::Future {
+        self.0.metric_requests.fetch_add(1, Ordering::Relaxed);
+        Box::pin(async { Ok(tonic::Response::new(Ignored {})) })
+    }
+}
+
+/// Both collector services as one tower service (what the generated servers do, with the
+/// counting messages above in place of the full ones).
+#[derive(Clone)]
+struct Collector(Arc<Counters>);
+
+impl<B> Service<http::Request<B>> for Collector
+where
+    B: tonic::codegen::Body + Send + 'static,
+    B::Error: Into<tonic::codegen::StdError> + Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        let counters = self.0.clone();
+        match req.uri().path() {
+            TRACES => Box::pin(async move {
+                let mut grpc = tonic::server::Grpc::new(tonic_prost::ProstCodec::default());
+                Ok(grpc.unary(Traces(counters), req).await)
+            }),
+            METRICS => Box::pin(async move {
+                let mut grpc = tonic::server::Grpc::new(tonic_prost::ProstCodec::default());
+                Ok(grpc.unary(Metrics(counters), req).await)
+            }),
+            _ => Box::pin(async move {
+                Ok(tonic::Status::unimplemented("not an OTLP export").into_http())
+            }),
+        }
+    }
+}
+
+impl tonic::server::NamedService for Collector {
+    // The router needs one name; both paths are matched in `call`.
+    const NAME: &'static str = "opentelemetry.proto.collector";
 }
 
 pub struct Sink {
     port: u16,
     counters: Arc<Counters>,
     stop: Option<oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Sink {
@@ -112,7 +182,7 @@ impl Sink {
         let counters = Arc::new(Counters::default());
         let (stop, stopped) = oneshot::channel::<()>();
         let collector = Collector(counters.clone());
-        let thread = std::thread::Builder::new()
+        std::thread::Builder::new()
             .name("otlp-sink".into())
             .spawn(move || {
                 let runtime = tokio::runtime::Builder::new_current_thread()
@@ -123,8 +193,7 @@ impl Sink {
                     let listener =
                         tokio::net::TcpListener::from_std(listener).expect("a tokio listener");
                     let served = tonic::transport::Server::builder()
-                        .add_service(TraceServiceServer::new(collector.clone()))
-                        .add_service(MetricsServiceServer::new(collector))
+                        .add_service(collector)
                         .serve_with_incoming_shutdown(
                             tonic::transport::server::TcpIncoming::from(listener),
                             async {
@@ -141,7 +210,6 @@ impl Sink {
             port,
             counters,
             stop: Some(stop),
-            thread: Some(thread),
         })
     }
 
@@ -164,11 +232,43 @@ impl Sink {
 
 impl Drop for Sink {
     fn drop(&mut self) {
+        // The thread is not joined: a client that keeps its connection open would hold the
+        // graceful shutdown, and the process is ending anyway.
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        // Not joined: a client that keeps its connection open would hold the graceful
-        // shutdown, and the process is ending anyway.
-        drop(self.thread.take());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost::Message as _;
+
+    #[test]
+    fn counts_kinds_and_skips_the_rest() {
+        use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+        use opentelemetry_proto::tonic::trace::v1::{ResourceSpans as R, ScopeSpans as S, Span};
+        let span = |kind| Span {
+            name: "GET /x".into(),
+            kind,
+            trace_id: vec![1; 16],
+            ..Default::default()
+        };
+        let full = ExportTraceServiceRequest {
+            resource_spans: vec![R {
+                scope_spans: vec![S {
+                    spans: vec![span(2), span(3), span(3), span(1)],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        let decoded = TraceRequest::decode(full.encode_to_vec().as_slice()).unwrap();
+        let counters = Counters::default();
+        counters.traces(&decoded);
+        assert_eq!(counters.spans.load(Ordering::Relaxed), 4);
+        assert_eq!(counters.server.load(Ordering::Relaxed), 1);
+        assert_eq!(counters.client.load(Ordering::Relaxed), 2);
     }
 }

@@ -22,13 +22,6 @@ pub fn median_ratio(a: &[f64], b: &[f64]) -> f64 {
     median(&ratios)
 }
 
-/// Min and max, to show the spread of a set of values.
-pub fn spread(values: &[f64]) -> (f64, f64) {
-    values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| {
-        (lo.min(x), hi.max(x))
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -39,6 +32,5 @@ mod tests {
         assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
         assert!(median(&[]).is_nan());
         assert_eq!(median_ratio(&[10.0, 10.0, 10.0], &[9.0, 5.0, 10.0]), 0.9);
-        assert_eq!(spread(&[2.0, 1.0, 3.0]), (1.0, 3.0));
     }
 }

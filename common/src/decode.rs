@@ -200,6 +200,7 @@ mod tests {
             peer_port: 40000,
             local_addr: [127, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
             peer_addr: [127, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            comm: *b"curl\0\0\0\0\0\0\0\0\0\0\0\0",
         };
         let decoded = decode(&encode::conn(&ev)).unwrap();
         let Event::ConnOpen(c) = decoded else {

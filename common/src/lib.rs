@@ -138,6 +138,9 @@ pub struct ConnEvent {
     /// IPv4 addresses use the first four bytes, in network order.
     pub local_addr: [u8; 16],
     pub peer_addr: [u8; 16],
+    /// The thread's command name (NUL-padded): the service name of last resort when the
+    /// process has exited before the agent could read /proc.
+    pub comm: [u8; 16],
 }
 
 /// Connection close (kind CONN_CLOSE) or process exec/exit (PROC_EXEC, PROC_EXIT): header only.
@@ -199,7 +202,7 @@ pub struct KernelOffsets {
 const _: () = assert!(core::mem::size_of::<EventHeader>() == 32);
 const _: () = assert!(core::mem::size_of::<DataEvent>() == 48 + CAPTURE_BYTES);
 const _: () = assert!(core::mem::size_of::<SmallDataEvent>() == 512);
-const _: () = assert!(core::mem::size_of::<ConnEvent>() == 32 + 16 + 32);
+const _: () = assert!(core::mem::size_of::<ConnEvent>() == 32 + 16 + 32 + 16);
 const _: () = assert!(core::mem::size_of::<SmallEvent>() == 32);
 const _: () = assert!(core::mem::size_of::<ConnEntry>() == 16);
 const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 20 * 4);

@@ -1,7 +1,7 @@
 //! Writing events into the ring buffer. Events are reserved in the ring buffer and filled in
 //! place: a 4 KiB payload does not fit the 512-byte BPF stack.
 
-use aya_ebpf::helpers::{bpf_probe_read_user, bpf_probe_read_user_buf};
+use aya_ebpf::helpers::{bpf_get_current_comm, bpf_probe_read_user, bpf_probe_read_user_buf};
 use sonde_common::{
     CAPTURE_BYTES, ConnEvent, DataEventN, EventHeader, MAX_IOVECS, SMALL_CAPTURE_BYTES, SmallEvent, kind,
     stat,
@@ -120,8 +120,12 @@ pub fn conn(header: EventHeader, role: u32, info: &TcpInfo) {
         peer_port: info.peer_port as u32,
         local_addr: info.local_addr,
         peer_addr: info.peer_addr,
+        comm: bpf_get_current_comm().unwrap_or([0; 16]),
     });
-    entry.submit(submit_flags());
+    // Wake the agent at once for a new connection (rare, and the agent reads the process's
+    // /proc entry on it, which a short-lived client may not keep for long).
+    const BPF_RB_FORCE_WAKEUP: u64 = 2;
+    entry.submit(BPF_RB_FORCE_WAKEUP);
     count(stat::EVENTS_SUBMITTED, 1);
 }
 

@@ -73,8 +73,13 @@ fn mariadb_cli(port: u16, sql: String) -> anyhow::Result<std::process::Output> {
     Ok(child.wait_with_output()?)
 }
 
+/// The test workloads' virtual environment: `SONDE_PYENV` (set by `cargo xtask test`), else
+/// `target/pyenv`, where `cargo xtask setup` makes it.
 fn python() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/pyenv/bin/python")
+    let pyenv = std::env::var_os("SONDE_PYENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/pyenv"));
+    pyenv.join("bin/python")
 }
 
 /// Executes one prepared statement `n` times with mysql-connector-python's

@@ -101,7 +101,6 @@ async fn psql_twenty_selects_exact_counts() -> anyhow::Result<()> {
         assert_eq!(s.attr("db.namespace"), Some(DATABASE));
         assert_eq!(s.attr("db.response.returned_rows"), Some("1"));
         assert_eq!(s.status_code, 0, "{}", describe(&spans));
-        assert_eq!(s.service_name(), Some("psql"));
         assert!(s.end_ns >= s.start_ns);
     }
     Ok(())
@@ -427,6 +426,11 @@ async fn five_megabyte_result_via_psql_one_span() -> anyhow::Result<()> {
     let spans = with_text(&all, port, text);
     assert_eq!(spans.len(), 1, "{}", describe(&all));
     let s = &spans[0];
+    eprintln!(
+        "psql 5 MB result: rows={:?} partial={:?}",
+        s.attr("db.response.returned_rows"),
+        s.attr("sonde.partial")
+    );
     match s.attr("db.response.returned_rows") {
         Some(rows) => {
             assert_eq!(rows, BIG_ROWS.to_string());

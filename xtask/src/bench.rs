@@ -44,7 +44,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         cmd.args(["bench", "-p", "sonde", "--bench", "pipeline", "--", "--noplot"]);
         if args.quick {
             cmd.args(["--warm-up-time", "1", "--measurement-time", "3"])
-                .env("SONDE_BENCH_ROUNDS", "5");
+                .env("SONDE_BENCH_ROUNDS", "10");
         }
         sh::run(&mut cmd)?;
     }

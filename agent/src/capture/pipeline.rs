@@ -94,7 +94,13 @@ impl Pipeline {
                     );
                 }
             }
-            Event::ConnOpen(ev) => self.table.open(&ev),
+            Event::ConnOpen(ev) => {
+                // Read the process's identity now, while it surely runs: a short-lived
+                // client (curl) may have exited by the time its span is built.
+                let info = crate::conn::ConnInfo::from_event(&ev);
+                self.builder.registry().remember(ev.header.pid, &info.comm);
+                self.table.open(&ev);
+            }
             Event::ConnClose(h) => self.table.close(h.conn_id, h.ts_ns, &mut self.finished),
             Event::ProcExec(h) => {
                 self.builder.registry().forget(h.pid);

@@ -14,6 +14,8 @@ pub struct ConnInfo {
     pub peer: SocketAddr,
     /// From accept (server) or connect (client); None for connections open before sonde.
     pub role_hint: Option<Role>,
+    /// The kernel's command name of the thread that opened (or first used) the connection.
+    pub comm: String,
 }
 
 const AF_INET: u32 = 2;
@@ -37,6 +39,10 @@ impl ConnInfo {
             fd: ev.header.fd,
             local: SocketAddr::new(addr(ev.family, ev.local_addr), ev.local_port as u16),
             peer: SocketAddr::new(addr(ev.family, ev.peer_addr), ev.peer_port as u16),
+            comm: {
+                let end = ev.comm.iter().position(|b| *b == 0).unwrap_or(ev.comm.len());
+                String::from_utf8_lossy(&ev.comm[..end]).into_owned()
+            },
             role_hint: match ev.role {
                 role::ACCEPTED => Some(Role::Server),
                 role::CONNECTED => Some(Role::Client),
@@ -65,6 +71,7 @@ mod tests {
             peer_port: 5555,
             local_addr: [127, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
             peer_addr: [10, 1, 2, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            comm: [0; 16],
         };
         let info = ConnInfo::from_event(&ev);
         assert_eq!(info.local, "127.0.0.1:80".parse().unwrap());

@@ -35,9 +35,22 @@ impl ProcessRegistry {
         if self.cache.len() >= MAX_PROCESSES {
             self.cache.clear();
         }
-        let resource = Arc::new(self.build(pid));
+        let resource = Arc::new(self.build(pid, None));
         self.cache.insert(pid, resource.clone());
         resource
+    }
+
+    /// Reads the process's identity now (it just opened a connection, so it most likely still
+    /// runs); if /proc has no entry any more, `comm` names it.
+    pub fn remember(&mut self, pid: u32, comm: &str) {
+        if self.cache.contains_key(&pid) {
+            return;
+        }
+        if self.cache.len() >= MAX_PROCESSES {
+            self.cache.clear();
+        }
+        let resource = Arc::new(self.build(pid, Some(comm)));
+        self.cache.insert(pid, resource);
     }
 
     /// The process exec'd or exited: its identity changed.
@@ -45,7 +58,7 @@ impl ProcessRegistry {
         self.cache.remove(&pid);
     }
 
-    fn build(&self, pid: u32) -> Resource {
+    fn build(&self, pid: u32, comm: Option<&str>) -> Resource {
         let mut attributes: Vec<(String, AttrValue)> = Vec::with_capacity(8);
         let facts = procfs_read::read(pid);
         let (service, exe_name) = match &facts {
@@ -57,7 +70,10 @@ impl ProcessRegistry {
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_else(|| f.comm.clone()),
             ),
-            None => (format!("unknown_service:{pid}"), String::new()),
+            None => match comm.filter(|c| !c.is_empty()) {
+                Some(c) => (c.to_owned(), c.to_owned()),
+                None => (format!("unknown_service:{pid}"), String::new()),
+            },
         };
         attributes.push(("service.name".into(), service.into()));
         attributes.push(("process.pid".into(), AttrValue::Int(pid as i64)));

@@ -4,6 +4,10 @@
 //! Why not one per process, as spans have: a pid per series would make every short-lived
 //! client (each `curl` run) a new set of cumulative series that never ends, and two workers
 //! of one service (nginx) would give the same Prometheus label set twice.
+//!
+//! For the same reason `unknown_service:<pid>`, discovery's name for a process that exited
+//! before it could be read from /proc (a short `curl` run often has), counts as one service,
+//! `unknown_service`.
 
 use std::{collections::HashMap, sync::Arc};
 
@@ -42,15 +46,30 @@ impl ServiceResource {
     }
 
     fn of_process(resource: &Resource) -> ServiceResource {
+        let name = service_name(resource);
         ServiceResource {
-            name: resource.service_name().to_owned(),
+            name: name.to_owned(),
             attributes: resource
                 .attributes
                 .iter()
                 .filter(|(k, _)| !k.starts_with("process."))
-                .cloned()
+                .map(|(k, v)| match k.as_str() {
+                    "service.name" => (k.clone(), name.into()),
+                    _ => (k.clone(), v.clone()),
+                })
                 .collect(),
         }
+    }
+}
+
+/// The service a process's metrics count under: its `service.name`, without a pid suffix.
+pub fn service_name(resource: &Resource) -> &str {
+    let name = resource.service_name();
+    match name.strip_prefix("unknown_service:") {
+        Some(pid) if !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()) => {
+            "unknown_service"
+        }
+        _ => name,
     }
 }
 
@@ -76,7 +95,7 @@ impl Services {
 
     /// The id of the span's service; allocates only the first time a service is seen.
     pub fn id(&mut self, resource: &Resource) -> Option<ServiceId> {
-        let name = resource.service_name();
+        let name = service_name(resource);
         if let Some(&id) = self.index.get(name) {
             return Some(id);
         }
@@ -125,6 +144,25 @@ mod tests {
                 ("host.name".to_owned(), AttrValue::from("h")),
             ]
         );
+    }
+
+    #[test]
+    fn processes_gone_before_discovery_are_one_service() {
+        let mut services = Services::new(10);
+        let a = services.id(&process("unknown_service:4242", 4242)).unwrap();
+        let b = services.id(&process("unknown_service:4243", 4243)).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(services.get(a).name, "unknown_service");
+        assert_eq!(
+            services.get(a).attributes[0],
+            (
+                "service.name".to_owned(),
+                AttrValue::from("unknown_service")
+            )
+        );
+        // An SDK-style name with an executable stays as it is.
+        let c = services.id(&process("unknown_service:java", 1)).unwrap();
+        assert_eq!(services.get(c).name, "unknown_service:java");
     }
 
     #[test]

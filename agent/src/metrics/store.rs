@@ -11,7 +11,7 @@ use super::{
     },
     series::{Labels, SeriesTable, encode_key},
     service_graph::{EdgeStats, GraphSpan, ServiceGraph, Side},
-    services::{ServiceResource, Services},
+    services::{self, ServiceResource, Services},
     snapshot::{Family, Point, PointValue, Snapshot},
 };
 use crate::{
@@ -56,7 +56,7 @@ impl Store {
                         SpanKind::Client => Side::Client,
                         SpanKind::Server => Side::Server,
                     },
-                    service: span.resource.service_name(),
+                    service: services::service_name(&span.resource),
                     server_address: str_attr(span, "server.address"),
                     server_port: int_attr(span, "server.port"),
                     conn: info.map(|i| (i.local, i.peer)),

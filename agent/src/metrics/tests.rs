@@ -43,6 +43,7 @@ fn conn(local: &str, peer: &str, role: Role) -> Option<Arc<ConnInfo>> {
         local: local.parse().unwrap(),
         peer: peer.parse().unwrap(),
         role_hint: Some(role),
+        comm: String::new(),
     }))
 }
 
@@ -346,6 +347,7 @@ fn info(local: &str, peer: &str) -> ConnInfo {
         local: local.parse::<SocketAddr>().unwrap(),
         peer: peer.parse::<SocketAddr>().unwrap(),
         role_hint: None,
+        comm: String::new(),
     }
 }
 

@@ -117,6 +117,7 @@ impl Env<'_> {
             let (r, c) = observe::with_agent(self.ctx, &sel, &log, || self.load(&app))?;
             (r, Some(c))
         } else {
+            self.ctx.note_foreign_programs();
             (self.load(&app)?, None)
         };
         app.stop();

@@ -3,6 +3,7 @@
 //! not: the difference in time per syscall is the whole cost (the tracepoint's slow path
 //! plus the program), and bpf_stats gives the program's own share.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::Duration;
@@ -13,11 +14,11 @@ use crate::agent::{Agent, Selection};
 use crate::bpfstats;
 use crate::ctx::{Ctx, Mode};
 use crate::probe;
-use crate::report::{Section, Target, table};
+use crate::report::{Section, table};
 use crate::stats::median;
 
-/// Repetitions of every measurement; the median is reported.
-const REPEATS: usize = 3;
+/// Alternating rounds (without sonde, with `--pid`, with `--port`); medians are reported.
+const ROUNDS: usize = 3;
 
 fn count(mode: Mode, probe_mode: &str) -> u64 {
     let n = match mode {
@@ -51,14 +52,14 @@ impl ProbeChild {
         })
     }
 
-    fn run(&mut self, mode: &str, count: u64) -> anyhow::Result<(Duration, u64)> {
+    fn run(&mut self, mode: &str, count: u64) -> anyhow::Result<(f64, u64)> {
         writeln!(self.stdin, "{mode} {count}")?;
         self.stdin.flush()?;
         let mut line = String::new();
         self.stdout.read_line(&mut line)?;
         let f: Vec<&str> = line.split_whitespace().collect();
         match f.as_slice() {
-            ["done", ns, n] => Ok((Duration::from_nanos(ns.parse()?), n.parse()?)),
+            ["done", ns, n] => Ok((ns.parse()?, n.parse()?)),
             _ => bail!("probe child answered {line:?}"),
         }
     }
@@ -71,118 +72,140 @@ impl Drop for ProbeChild {
     }
 }
 
-/// One loop, measured: wall ns per syscall, and the programs' ns per invocation.
-#[derive(Clone, Copy, Default)]
-struct Sample {
-    ns_per_syscall: f64,
-    prog_ns: f64,
+/// Where a loop runs and under which selection.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Path {
+    /// In the child, which `--pid` selects.
+    Watched,
+    /// In the harness, while `--pid` selects the child.
+    NotWatched,
+    /// In the harness, while only `--port 1` is given.
+    PortFilter,
 }
 
-fn measure(
-    agent: Option<&Agent>,
-    mut run: impl FnMut() -> anyhow::Result<(Duration, u64)>,
-) -> anyhow::Result<Sample> {
-    let mut wall = Vec::new();
-    let mut prog = Vec::new();
-    for _ in 0..REPEATS {
-        let before = agent.map(|a| bpfstats::snapshot(a.pid())).transpose()?;
-        let (elapsed, syscalls) = run()?;
-        wall.push(elapsed.as_nanos() as f64 / syscalls as f64);
-        if let (Some(a), Some(before)) = (agent, before) {
-            let d = bpfstats::delta(&before, &bpfstats::snapshot(a.pid())?);
-            if let Some(p) = d.get("sonde_sys_exit") {
-                prog.push(p.avg_ns().unwrap_or(f64::NAN));
-            }
+impl Path {
+    fn label(self) -> &'static str {
+        match self {
+            Path::Watched => "process watched (`--pid`)",
+            Path::NotWatched => "process not watched (`--pid` of another)",
+            Path::PortFilter => "`--port` filter only (a port nobody uses)",
         }
     }
-    Ok(Sample {
-        ns_per_syscall: median(&wall),
-        prog_ns: median(&prog),
-    })
 }
 
-struct Row {
-    path: String,
-    without: Sample,
-    with: Sample,
+#[derive(Default)]
+struct Samples {
+    without: Vec<f64>,
+    with: Vec<f64>,
+    prog_ns: Vec<f64>,
+}
+
+type Results = BTreeMap<(&'static str, Path), Samples>;
+
+/// Runs one loop; with an agent, also reads the program's average over it.
+fn sample(
+    agent: Option<&Agent>,
+    run: impl FnOnce() -> anyhow::Result<(f64, u64)>,
+) -> anyhow::Result<(f64, Option<f64>)> {
+    let before = agent.map(|a| bpfstats::snapshot(a.pid())).transpose()?;
+    let (ns, _) = run()?;
+    let prog = match (agent, before) {
+        (Some(a), Some(before)) => bpfstats::delta(&before, &bpfstats::snapshot(a.pid())?)
+            .get("sonde_sys_exit")
+            .and_then(|p| p.avg_ns()),
+        _ => None,
+    };
+    Ok((ns, prog))
+}
+
+fn record(results: &mut Results, key: (&'static str, Path), (ns, prog): (f64, Option<f64>)) {
+    let s = results.entry(key).or_default();
+    match prog {
+        None => s.without.push(ns),
+        Some(p) => {
+            s.with.push(ns);
+            s.prog_ns.push(p);
+        }
+    }
 }
 
 pub fn run(ctx: &Ctx) -> anyhow::Result<Section> {
     let mut child = ProbeChild::start()?;
-    let mut baseline = Vec::new();
-    for &m in probe::MODES {
-        let n = count(ctx.mode, m);
-        let in_child = measure(None, || child.run(m, n))?;
-        let here = measure(None, || probe::run_mode(m, n))?;
-        baseline.push((m, in_child, here));
-    }
-    let mut rows = Vec::new();
-    {
-        let sel = Selection::Pids(vec![child.child.id()]);
-        let agent = Agent::start(&ctx.sonde, &sel, &ctx.sink.endpoint(), &ctx.log_dir("kernel-pid")?)?;
-        std::thread::sleep(Duration::from_millis(300));
-        for &(m, without_child, without_here) in &baseline {
+    let child_pid = child.child.id();
+    let mut results = Results::new();
+    for round in 0..ROUNDS {
+        println!("bench: kernel round {}", round + 1);
+        ctx.note_foreign_programs();
+        for &m in probe::MODES {
             let n = count(ctx.mode, m);
-            rows.push(Row {
-                path: format!("`{m}`, process watched (`--pid`)"),
-                without: without_child,
-                with: measure(Some(&agent), || child.run(m, n))?,
-            });
+            let s = sample(None, || child.run(m, n))?;
+            record(&mut results, (m, Path::Watched), s);
             if m != "tcp-64" {
-                rows.push(Row {
-                    path: format!("`{m}`, process not watched (`--pid` another)"),
-                    without: without_here,
-                    with: measure(Some(&agent), || probe::run_mode(m, n))?,
-                });
+                let s = sample(None, || probe::run_mode(m, n))?;
+                record(&mut results, (m, Path::NotWatched), s);
+                record(&mut results, (m, Path::PortFilter), s);
             }
         }
-        agent.stop()?;
-    }
-    {
-        // A port nothing uses: every process goes through the connection-table lookup.
-        let sel = Selection::Ports(vec![1]);
-        let agent = Agent::start(&ctx.sonde, &sel, &ctx.sink.endpoint(), &ctx.log_dir("kernel-port")?)?;
-        std::thread::sleep(Duration::from_millis(300));
-        for &(m, _, without_here) in &baseline {
-            if m == "tcp-64" {
-                continue;
+        for (selection, paths) in [
+            (
+                Selection::Pids(vec![child_pid]),
+                &[Path::Watched, Path::NotWatched][..],
+            ),
+            (Selection::Ports(vec![1]), &[Path::PortFilter][..]),
+        ] {
+            let log = ctx.log_dir(&format!("kernel-{round}-{}", paths[0] as u8))?;
+            let agent = Agent::start(&ctx.sonde, &selection, &ctx.sink.endpoint(), &log)?;
+            std::thread::sleep(Duration::from_millis(300));
+            for &m in probe::MODES {
+                let n = count(ctx.mode, m);
+                for &path in paths {
+                    let s = match path {
+                        Path::Watched => sample(Some(&agent), || child.run(m, n))?,
+                        _ if m == "tcp-64" => continue,
+                        _ => sample(Some(&agent), || probe::run_mode(m, n))?,
+                    };
+                    record(&mut results, (m, path), s);
+                }
             }
-            let n = count(ctx.mode, m);
-            rows.push(Row {
-                path: format!("`{m}`, `--port` filter only (unwatched port)"),
-                without: without_here,
-                with: measure(Some(&agent), || probe::run_mode(m, n))?,
-            });
+            agent.stop()?;
         }
-        agent.stop()?;
     }
-    Ok(section(ctx, &rows))
+    Ok(section(ctx, &results))
 }
 
-fn section(ctx: &Ctx, rows: &[Row]) -> Section {
-    let body_rows: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| {
-            vec![
-                r.path.clone(),
-                format!("{:.0}", r.without.ns_per_syscall),
-                format!("{:.0}", r.with.ns_per_syscall),
-                format!("{:+.0}", r.with.ns_per_syscall - r.without.ns_per_syscall),
-                format!("{:.0}", r.with.prog_ns),
-            ]
-        })
-        .collect();
+fn section(ctx: &Ctx, results: &Results) -> Section {
+    let added = |s: &Samples| {
+        let d: Vec<f64> = s.without.iter().zip(&s.with).map(|(a, b)| b - a).collect();
+        median(&d)
+    };
+    let mut rows = Vec::new();
+    for &m in probe::MODES {
+        for path in [Path::Watched, Path::NotWatched, Path::PortFilter] {
+            let Some(s) = results.get(&(m, path)) else {
+                continue;
+            };
+            rows.push(vec![
+                format!("`{m}`, {}", path.label()),
+                format!("{:.0}", median(&s.without)),
+                format!("{:.0}", median(&s.with)),
+                format!("{:+.0}", added(s)),
+                format!("{:.0}", median(&s.prog_ns)),
+            ]);
+        }
+    }
     let mut body = String::from(
         "The cost of sonde's `sys_exit` hook per syscall, by the path a syscall takes through \
-         it. Loops of one syscall (bench/src/probe.rs: `getppid`, which sonde does not handle; \
-         a 1-byte `read` of /dev/zero, a handled syscall on a file; 64-byte `write` + `read` \
-         over a loopback TCP connection, the full capture path) run in a child process that \
-         sonde watches and in the harness process that it does not, without sonde and then \
-         with it. \"Added\" is the difference in wall time per syscall, the whole cost to the \
-         application (the tracepoint's slow path on syscall exit plus the program); the last \
-         column is the program alone (bpf_stats run_time_ns / run_cnt over the loop; \
-         background syscalls of other processes are included but are under 1% of the \
-         invocations). Medians of 3 repetitions.\n\n",
+         it. Loops of one syscall (bench/src/probe.rs): `getppid`, which sonde does not \
+         handle; a 1-byte `read` of /dev/zero, a handled syscall on a file; and a 64-byte \
+         `write` plus `read` over a loopback TCP connection, the full capture path. They run \
+         in a child process and in the harness itself, in alternating rounds: without sonde, \
+         with `sonde --pid <child>`, with `sonde --port 1`. Each loop reports its fastest of \
+         20 chunks (preemption on this shared machine only adds time). \"Added\" is the \
+         median over rounds of the with-minus-without difference: the whole cost to the \
+         application (the tracepoint's slow path on syscall exit, which every syscall of every \
+         process takes once a program is attached to `sys_exit`, plus the program). The last \
+         column is the program alone (bpf_stats run_time_ns / run_cnt over the loop, so it \
+         includes the few syscalls other processes made meanwhile).\n\n",
     );
     body.push_str(&table(
         &[
@@ -192,37 +215,47 @@ fn section(ctx: &Ctx, rows: &[Row]) -> Section {
             "added ns",
             "program ns / invocation",
         ],
-        &body_rows,
+        &rows,
     ));
-    let find = |prefix: &str| rows.iter().find(|r| r.path.starts_with(prefix));
+    let get = |m: &'static str, p: Path| results.get(&(m, p));
     let mut problems = Vec::new();
-    if let Some(r) = find("`getppid`, process not watched") {
+    if let Some(s) = get("getppid", Path::NotWatched) {
         problems.push(format!(
-            "kernel: every syscall of every process on the host pays {:.0} ns once sonde is \
-             attached, even syscalls it never handles (`getppid` from an unwatched process: \
-             {:.0} → {:.0} ns; the program itself runs {:.0} ns of that)",
-            r.with.ns_per_syscall - r.without.ns_per_syscall,
-            r.without.ns_per_syscall,
-            r.with.ns_per_syscall,
-            r.with.prog_ns
+            "kernel: every syscall of every process on the host pays about {:.0} ns once \
+             sonde is attached, even one it never handles (`getppid` in an unwatched process: \
+             {:.0} → {:.0} ns; the program itself {:.0} ns, the rest is the syscall-exit slow \
+             path a raw `sys_exit` attachment forces on every task)",
+            added(s),
+            median(&s.without),
+            median(&s.with),
+            median(&s.prog_ns)
         ));
     }
-    if let Some(r) = find("`tcp-64`") {
+    if let Some(s) = get("read-devzero", Path::NotWatched) {
         problems.push(format!(
-            "kernel: a captured socket read or write costs {:.0} ns more ({:.0} → {:.0} ns per \
-             syscall; the program {:.0} ns per invocation: ring-buffer reserve of 4,144 bytes, \
-             the copy, submit and the consumer wake-up)",
-            r.with.ns_per_syscall - r.without.ns_per_syscall,
-            r.without.ns_per_syscall,
-            r.with.ns_per_syscall,
-            r.with.prog_ns
+            "kernel: a handled syscall number in an unwatched process (`read` of a file) pays \
+             {:.0} ns, the program {:.0} ns of it: the three argument reads happen before the \
+             pid filter",
+            added(s),
+            median(&s.prog_ns)
         ));
     }
-    if let Some(r) = find("`read-devzero`, `--port`") {
+    if let Some(s) = get("read-devzero", Path::PortFilter) {
         problems.push(format!(
-            "kernel: with only `--port` filters, every read/write of every process goes \
-             through the connection-table lookup: +{:.0} ns per `read` of a file",
-            r.with.ns_per_syscall - r.without.ns_per_syscall
+            "kernel: with only `--port`, every read/write of every process looks up the \
+             descriptor table: +{:.0} ns per `read` of a file (program {:.0} ns)",
+            added(s),
+            median(&s.prog_ns)
+        ));
+    }
+    if let Some(s) = get("tcp-64", Path::Watched) {
+        problems.push(format!(
+            "kernel: a captured socket read or write costs +{:.0} ns ({:.0} → {:.0} ns per \
+             syscall); the program {:.0} ns of it (reserve, copy, submit)",
+            added(s),
+            median(&s.without),
+            median(&s.with),
+            median(&s.prog_ns)
         ));
     }
     Section {
@@ -230,7 +263,7 @@ fn section(ctx: &Ctx, rows: &[Row]) -> Section {
         title: "5. Kernel cost per syscall path".into(),
         stamp: ctx.stamp(),
         body,
-        targets: Vec::<Target>::new(),
+        targets: Vec::new(),
         problems,
     }
 }

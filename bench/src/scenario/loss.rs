@@ -129,6 +129,9 @@ fn section(ctx: &Ctx, runs: &[Run]) -> Section {
     rows.push(row("sonde peak RSS (VmHWM)", &|r| {
         format!("{:.1} MiB", r.cost.peak_rss as f64 / MIB)
     }));
+    rows.push(row("sonde peak RSS once attached, before the load", &|r| {
+        format!("{:.1} MiB", r.cost.idle_peak_rss as f64 / MIB)
+    }));
     rows.push(row("RSS at the end: anon / file / shmem", &|r| {
         let (a, f, s) = r.cost.rss_kinds;
         format!(
@@ -139,6 +142,7 @@ fn section(ctx: &Ctx, runs: &[Run]) -> Section {
         )
     }));
     rows.push(row("largest mappings at the end", &|r| r.cost.rss_top(4)));
+    rows.push(row("sonde threads per request", &|r| r.cost.threads_per(r.requests)));
     let mut body = String::from(
         "nginx as in §2, watched by `sonde --pid <nginx master>`, started fresh for each run \
          and stopped with SIGTERM after it (every finished span is flushed before it exits). \
@@ -176,7 +180,9 @@ fn section(ctx: &Ctx, runs: &[Run]) -> Section {
         let mib = r.cost.peak_rss as f64 / MIB;
         let (a, f, s) = r.cost.rss_kinds;
         let kinds = format!(
-            "at the end {:.1} MiB anonymous, {:.1} MiB file-backed, {:.1} MiB shared; largest: {}",
+            "{:.1} MiB already once attached, before any load; at the end {:.1} MiB \
+             anonymous, {:.1} MiB file-backed, {:.1} MiB shared; largest: {}",
+            r.cost.idle_peak_rss as f64 / MIB,
             a as f64 / MIB,
             f as f64 / MIB,
             s as f64 / MIB,
@@ -198,6 +204,13 @@ fn section(ctx: &Ctx, runs: &[Run]) -> Section {
                 "memory: peak RSS {mib:.1} MiB at 10k requests/s; {kinds}"
             ));
         }
+    }
+    if let Some(r) = runs.iter().find(|r| r.label.starts_with("paced 5,000")) {
+        problems.push(format!(
+            "userspace at 5k requests/s: {:.2} CPU-s per 100k requests; by thread per request: {}",
+            r.cost.cpu.as_secs_f64() * 100_000.0 / r.requests.max(1) as f64,
+            r.cost.threads_per(r.requests)
+        ));
     }
     if let Some(r) = runs.first() {
         let lost = r.lost();

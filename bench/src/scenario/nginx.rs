@@ -47,6 +47,7 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<Section> {
     let mut without = Vec::new();
     let mut with = Vec::new();
     for pair in 0..ctx.mode.pairs() {
+        ctx.note_foreign_programs();
         let a = load(ctx, &nginx, duration)?;
         println!(
             "bench: nginx pair {} without sonde: {:.0} req/s",
@@ -193,6 +194,13 @@ fn section(
             ],
         ],
     ));
+    if let Some((r, c)) = with.last() {
+        body.push_str(&format!(
+            "\nsonde's threads per request (last run, from /proc/<sonde>/task; a wake-up is a \
+             voluntary context switch): {}.\n",
+            c.threads_per(r.wrk.requests)
+        ));
+    }
     body.push_str("\nEvery run:\n\n");
     body.push_str(&table(
         &[
@@ -242,6 +250,12 @@ fn section(
             p.run_cnt as f64 / requests_b.max(1) as f64,
             p.run_time_ns as f64 / 1000.0 / requests_b.max(1) as f64,
             mix.summary(),
+        ));
+    }
+    if let Some((r, c)) = with.last() {
+        problems.push(format!(
+            "nginx: sonde's threads per request: {}",
+            c.threads_per(r.wrk.requests)
         ));
     }
     problems.push(format!(

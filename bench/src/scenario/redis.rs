@@ -85,7 +85,10 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<Section> {
     for round in 0..ctx.mode.pairs() {
         for v in &mut variants {
             let run = match &v.selection {
-                None => (load(ctx, &server)?, None),
+                None => {
+                    ctx.note_foreign_programs();
+                    (load(ctx, &server)?, None)
+                }
                 Some(sel) => {
                     let (run, cost) =
                         observe::with_agent(ctx, sel, &format!("redis-{round}"), || {

@@ -21,7 +21,7 @@ const SCHEMA: &str = "CREATE TABLE items (id integer PRIMARY KEY, name text NOT 
 
 pub struct Postgres {
     // Declared before `dir`: stopped before its directory is removed.
-    process: Guarded,
+    _process: Guarded,
     pub port: u16,
     _dir: TempDir,
 }
@@ -78,17 +78,13 @@ impl Postgres {
         let mut process = Guarded::spawn("postgres", cmd, &log)?;
         net::wait_for_port(port, Duration::from_secs(30), || process.check_running())?;
         let pg = Postgres {
-            process,
+            _process: process,
             port,
             _dir: dir,
         };
         pg.psql("postgres", &format!("CREATE DATABASE {DATABASE}"))?;
         pg.psql(DATABASE, SCHEMA)?;
         Ok(pg)
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.process.pid()
     }
 
     fn psql(&self, database: &str, sql: &str) -> anyhow::Result<()> {

@@ -10,8 +10,9 @@
 
 use super::wire::{HEADER_LEN, Header, MAX_PAYLOAD};
 
-/// Bytes kept at the end of the captured stream while the framing is lost: enough for the
-/// packets that end a response (EOF, OK, ERR with a short message).
+/// Bytes kept at the end of the captured stream while the framing is lost (and at most
+/// `max_keep`): enough for the packets that end a response (EOF, OK, ERR with a short
+/// message).
 pub(super) const TAIL_BYTES: usize = 256;
 /// Capacity kept between packets; a buffer grown beyond this by a rare large one is freed.
 const RETAINED_CAPACITY: usize = 4096;
@@ -130,7 +131,7 @@ impl Framer {
         self.clear_kept();
     }
 
-    /// Bytes held (at most `max(max_keep, TAIL_BYTES)` in use).
+    /// Bytes held: at most `max_keep`.
     pub(super) fn held_bytes(&self) -> usize {
         self.kept.capacity()
     }
@@ -329,10 +330,11 @@ impl Framer {
     }
 
     fn push_tail(&mut self, bytes: &[u8]) {
-        let bytes = &bytes[bytes.len().saturating_sub(TAIL_BYTES)..];
-        let overflow = (self.kept.len() + bytes.len()).saturating_sub(TAIL_BYTES);
+        let bound = TAIL_BYTES.min(self.max_keep);
+        let bytes = &bytes[bytes.len().saturating_sub(bound)..];
+        let overflow = (self.kept.len() + bytes.len()).saturating_sub(bound);
         self.kept.drain(..overflow);
-        append_bounded(&mut self.kept, bytes, TAIL_BYTES);
+        append_bounded(&mut self.kept, bytes, bound);
     }
 }
 
@@ -431,7 +433,7 @@ mod tests {
 
     #[test]
     fn a_gap_over_a_header_loses_the_framing_and_keeps_a_tail() {
-        let mut f = Framer::new(64);
+        let mut f = Framer::new(1024);
         let mut r = Recorder::default();
         f.feed(&packet(1, b"abc"), 1, 1, &mut r);
         f.skip(10, 2, &mut r);

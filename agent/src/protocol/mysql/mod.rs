@@ -49,6 +49,7 @@ mod response;
 mod session;
 mod sql_text;
 mod statements;
+mod stats;
 #[cfg(test)]
 mod tests;
 mod wire;
@@ -56,7 +57,7 @@ mod wire;
 pub use detect::{MYSQL_PORT, detect, detect_parser};
 pub use error::MysqlError;
 pub use parser::MysqlParser;
-pub use session::MysqlStats;
+pub use stats::MysqlStats;
 
 use super::{Chunk, Exchange, ProtocolParser};
 

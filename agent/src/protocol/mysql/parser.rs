@@ -5,9 +5,10 @@
 //! a direction whose framing was lost in a gap finds it again.
 
 use super::command::looks_like_command;
-use super::framer::{Framer, TAIL_BYTES};
+use super::framer::Framer;
 use super::reply::ending_at_end;
-use super::session::{CommandSink, MysqlStats, Phase, ResponseSink, Session};
+use super::session::{CommandSink, Phase, ResponseSink, Session};
+use super::stats::MysqlStats;
 use super::wire::{HEADER_LEN, Header};
 use crate::protocol::{Chunk, DbExchange, Direction, ParserLimits, Role};
 
@@ -29,9 +30,20 @@ pub struct MysqlParser {
     /// Server to client.
     responses: Framer,
     session: Session,
-    /// The commands' framing is lost and the captured bytes since the last gap have not
-    /// yet been checked for the start of a command.
-    command_run_unchecked: bool,
+    /// While the commands' framing is lost: the start of the captured bytes since the
+    /// last gap, checked once for the start of a command.
+    command_run: RunStart,
+}
+
+/// Bytes that decide whether a run of captured bytes starts with a command: the header,
+/// the command byte and the byte after it.
+const RUN_CHECK_BYTES: usize = HEADER_LEN + 2;
+
+#[derive(Debug, Default)]
+struct RunStart {
+    bytes: [u8; RUN_CHECK_BYTES],
+    len: usize,
+    decided: bool,
 }
 
 impl MysqlParser {
@@ -49,7 +61,7 @@ impl MysqlParser {
             commands: Framer::new(keep),
             responses,
             session: Session::new(limits, role, phase),
-            command_run_unchecked: false,
+            command_run: RunStart::default(),
         }
     }
 
@@ -84,7 +96,7 @@ impl MysqlParser {
         self.session.statements.len()
     }
 
-    /// Payload bytes kept by both framers (each at most `max(max_header_bytes, 256)`).
+    /// Payload bytes kept by both framers (each at most `max_header_bytes`).
     pub fn framers_held_bytes(&self) -> usize {
         self.commands.held_bytes() + self.responses.held_bytes()
     }
@@ -121,16 +133,18 @@ impl MysqlParser {
     }
 
     fn feed_commands(&mut self, chunk: &Chunk<'_>, gap: u64) {
+        if self.commands.is_lost() {
+            self.check_command_run(chunk);
+        }
         let sink = &mut CommandSink(&mut self.session);
         self.commands.feed(chunk.data, chunk.ts_ns, chunk.tid, sink);
-        self.check_command_run(chunk);
         if gap > 0 {
             let was_lost = self.commands.is_lost();
             self.commands
                 .skip(gap, chunk.ts_ns, &mut CommandSink(&mut self.session));
             if self.commands.is_lost() {
-                // The next captured bytes start a syscall: maybe a command.
-                self.command_run_unchecked = true;
+                // The next captured bytes start a write: maybe a command.
+                self.command_run = RunStart::default();
                 if !was_lost {
                     self.session.stats.framing_lost += 1;
                 }
@@ -140,34 +154,33 @@ impl MysqlParser {
 
     /// While the commands' framing is lost, the first captured bytes after a gap start a
     /// write: if they look like a command, framing starts again there. Decided once per run
-    /// of captured bytes, from its first bytes, so how the run is cut into reads does not
-    /// matter.
+    /// of captured bytes, from its first `RUN_CHECK_BYTES` bytes, so how the run is cut
+    /// into reads does not matter.
     fn check_command_run(&mut self, chunk: &Chunk<'_>) {
-        if !self.command_run_unchecked {
+        let run = &mut self.command_run;
+        if run.decided {
             return;
         }
-        let Some(tail) = self.commands.lost_tail() else {
-            self.command_run_unchecked = false;
-            return;
-        };
-        if tail.len() < HEADER_LEN + 1 {
-            return;
-        }
-        self.command_run_unchecked = false;
-        if !looks_like_command(tail, None) {
+        let earlier = run.len;
+        let more = (RUN_CHECK_BYTES - earlier).min(chunk.data.len());
+        run.bytes[earlier..earlier + more].copy_from_slice(&chunk.data[..more]);
+        run.len += more;
+        if run.len < RUN_CHECK_BYTES {
             return;
         }
-        let mut replay = [0u8; TAIL_BYTES];
-        let n = tail.len().min(TAIL_BYTES);
-        replay[..n].copy_from_slice(&tail[..n]);
+        run.decided = true;
+        if !looks_like_command(&run.bytes, None) {
+            return;
+        }
+        // The run's bytes from earlier chunks, then this chunk as usual.
+        let replay = run.bytes;
         self.commands.resync();
         self.commands.feed(
-            &replay[..n],
+            &replay[..earlier],
             chunk.ts_ns,
             chunk.tid,
             &mut CommandSink(&mut self.session),
         );
-        replay.fill(0);
     }
 
     fn feed_responses(&mut self, chunk: &Chunk<'_>, gap: u64) {
@@ -212,7 +225,6 @@ impl MysqlParser {
         }
         if std::mem::take(&mut self.session.resync_commands) && self.commands.is_lost() {
             self.commands.resync();
-            self.command_run_unchecked = false;
         }
     }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::response::Expect;
 use super::sql_text::Summary;
-use crate::protocol::DbError;
+use crate::protocol::{DbError, DbExchange, DbSystem, Incomplete, Role};
 
 /// What a waiting command was, as far as its exchange and the connection's state go.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,6 +53,40 @@ impl Pending {
             Kind::Prepare => self.error.is_some(),
             _ => false,
         }
+    }
+}
+
+impl Pending {
+    /// The exchange this command makes once it leaves the queue, if it is reported.
+    pub(super) fn into_exchange(
+        self,
+        system: DbSystem,
+        role: Role,
+        end_ns: u64,
+        incomplete: Option<Incomplete>,
+    ) -> Option<DbExchange> {
+        if !self.is_reported() {
+            return None;
+        }
+        let summary = self.summary.as_deref();
+        let rows =
+            (self.rows_known && self.error.is_none() && incomplete.is_none()).then_some(self.rows);
+        Some(DbExchange {
+            system,
+            role,
+            namespace: self.namespace,
+            operation: summary.and_then(|s| s.operation.clone()),
+            collection: summary.and_then(|s| s.collection.clone()),
+            query_text: summary
+                .filter(|s| !s.text.is_empty())
+                .map(|s| s.text.clone()),
+            error: self.error,
+            start_ns: self.start_ns,
+            end_ns: end_ns.max(self.start_ns),
+            tid: self.tid,
+            rows,
+            incomplete,
+        })
     }
 }
 

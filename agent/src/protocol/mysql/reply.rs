@@ -1,7 +1,8 @@
 //! The server's small packets: OK, ERR, EOF, COM_STMT_PREPARE_OK, and the column count that
 //! starts a result set. Rows and column definitions are never read here, only counted.
 
-use super::wire::{HEADER_LEN, Header, MAX_PAYLOAD, Reader, marker, status};
+use super::wire::{HEADER_LEN, Header, MAX_PAYLOAD, Reader, marker, status, text};
+use crate::protocol::DbError;
 
 /// Session state change type that carries the new default schema.
 const SESSION_TRACK_SCHEMA: u8 = 0x01;
@@ -62,6 +63,23 @@ fn session_schema<'a>(r: &mut Reader<'a>) -> Option<&'a [u8]> {
 pub(super) struct ErrPacket<'a> {
     pub code: u16,
     pub message: &'a [u8],
+}
+
+/// Longest error message kept, in bytes.
+const MAX_ERROR_MESSAGE: usize = 256;
+
+impl ErrPacket<'_> {
+    /// The exchange's error: the number as text ("1146"), the message cut to a bound.
+    pub(super) fn to_db_error(self) -> DbError {
+        let message = self
+            .message
+            .get(..MAX_ERROR_MESSAGE)
+            .unwrap_or(self.message);
+        DbError {
+            code: self.code.to_string(),
+            message: text(message),
+        }
+    }
 }
 
 /// ERR: marker 0xff, the error number, `#` and a 5-character SQLSTATE (CLIENT_PROTOCOL_41),

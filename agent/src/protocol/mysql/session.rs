@@ -10,17 +10,16 @@ use super::error::MysqlError;
 use super::framer::{Packet, PacketSink};
 use super::handshake::{Login, database_name, parse_greeting, parse_login};
 use super::pending::{Kind, Pending, PendingQueue};
-use super::reply::{Ending, ErrPacket, parse_ok};
+use super::reply::{Ending, parse_ok};
 use super::response::{Event, Expect, ResponseReader};
 use super::sql_text::{Summary, summarize};
 use super::statements::Statements;
+use super::stats::MysqlStats;
 use super::wire::{Header, cap, com, marker};
-use crate::protocol::{DbError, DbExchange, DbSystem, Incomplete, ParserLimits, Role};
+use crate::protocol::{DbExchange, DbSystem, Incomplete, ParserLimits, Role};
 
 /// Keep the whole packet (the framer bounds it by `max_header_bytes`).
 const ALL: usize = usize::MAX;
-/// Longest error message kept, in bytes.
-const MAX_ERROR_MESSAGE: usize = 256;
 /// Bytes of a statement command needed: command byte and statement id.
 const STATEMENT_COMMAND_BYTES: usize = 5;
 
@@ -61,28 +60,6 @@ pub(super) enum Lost {
     Gap,
     /// An answer made no sense; its exchange ended as `Desync`.
     Desync,
-}
-
-/// Counters of what the parser dropped or could not make sense of.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct MysqlStats {
-    /// Answers that made no sense; their exchanges ended as `Desync`.
-    pub desyncs: u64,
-    /// Gaps that hid packet headers.
-    pub framing_lost: u64,
-    /// Answers whose end lay in uncaptured bytes, ended by the next command or silence.
-    pub ended_in_gap: u64,
-    /// Answer packets that no waiting command could own.
-    pub orphan_packets: u64,
-    /// Commands ended as `Desync` because `max_pending` others were waiting.
-    pub pending_overflows: u64,
-    /// Prepared statements dropped because the connection held too many.
-    pub statements_evicted: u64,
-    /// Executes of statements whose prepare was not seen.
-    pub unknown_statements: u64,
-    /// Packets with sequence id 0 from the client that are no known command.
-    pub unknown_commands: u64,
-    pub last_error: Option<MysqlError>,
 }
 
 pub(super) struct Session {
@@ -362,19 +339,19 @@ impl Session {
         front.last_activity_ns = p.end_ns;
         match outcome.event {
             Event::Nothing | Event::Bad(_) => {}
-            Event::Row => front.rows += 1,
+            Event::Row => front.rows = front.rows.saturating_add(1),
             Event::RowUnread => front.rows_known = false,
             Event::Ok {
                 affected_rows,
                 schema,
             } => {
-                front.rows += affected_rows;
+                front.rows = front.rows.saturating_add(affected_rows);
                 if let Some(schema) = schema {
                     self.set_database(schema);
                 }
                 self.command_succeeded();
             }
-            Event::Err(err) => front.error = Some(db_error(err)),
+            Event::Err(err) => front.error = Some(err.to_db_error()),
             Event::Prepared(ok) => {
                 if let Some(summary) = &front.summary {
                     self.statements.insert(ok.statement, Arc::clone(summary));
@@ -502,7 +479,7 @@ impl Session {
         front.rows_known = false;
         match ending {
             Ending::Err(err) => {
-                front.error = Some(db_error(err));
+                front.error = Some(err.to_db_error());
                 self.complete_front(ts_ns);
             }
             Ending::Done { schema, more, .. } => {
@@ -559,27 +536,9 @@ impl Session {
 
     /// The exchange of a command that left the queue, if it is one that is reported.
     fn finish(&mut self, p: Pending, end_ns: u64, incomplete: Option<Incomplete>) {
-        if !p.is_reported() {
-            return;
+        if let Some(x) = p.into_exchange(self.system, self.role, end_ns, incomplete) {
+            self.out.push(x);
         }
-        let summary = p.summary.as_deref();
-        let rows = (p.rows_known && p.error.is_none() && incomplete.is_none()).then_some(p.rows);
-        self.out.push(DbExchange {
-            system: self.system,
-            role: self.role,
-            namespace: p.namespace,
-            operation: summary.and_then(|s| s.operation.clone()),
-            collection: summary.and_then(|s| s.collection.clone()),
-            query_text: summary
-                .filter(|s| !s.text.is_empty())
-                .map(|s| s.text.clone()),
-            error: p.error,
-            start_ns: p.start_ns,
-            end_ns: end_ns.max(p.start_ns),
-            tid: p.tid,
-            rows,
-            incomplete,
-        });
     }
 }
 
@@ -590,14 +549,6 @@ fn sql_str(bytes: &[u8]) -> Cow<'_, str> {
         Ok(s) => Cow::Borrowed(s),
         Err(e) if e.error_len().is_none() => String::from_utf8_lossy(&bytes[..e.valid_up_to()]),
         Err(_) => String::from_utf8_lossy(bytes),
-    }
-}
-
-fn db_error(err: ErrPacket<'_>) -> DbError {
-    let message = err.message.get(..MAX_ERROR_MESSAGE).unwrap_or(err.message);
-    DbError {
-        code: err.code.to_string(),
-        message: super::wire::text(message),
     }
 }
 

@@ -278,6 +278,7 @@ fn garbage_never_panics_and_stays_bounded() {
                     parser.feed(&chunk, &mut out);
                     assert!(parser.pending_len() <= 4);
                     assert!(parser.framers_held_bytes() <= 2 * 256);
+                    assert!(parser.statements_len() <= MAX_STATEMENTS);
                     parser.expire(i as u64 * 1_000_000, &mut out);
                 }
                 parser.close(u64::MAX, &mut out);
@@ -285,4 +286,24 @@ fn garbage_never_panics_and_stays_bounded() {
             }
         }
     }
+}
+
+#[test]
+fn a_write_after_lost_bytes_that_starts_like_a_command_resumes_the_framing() {
+    let mut c = Conn::client(ParserLimits::default());
+    let mut two = query("SELECT 1");
+    two.extend(query("SELECT 2"));
+    // The capture keeps the first command's start; the gap hides the second's header.
+    c.send(Direction::Egress, &two[..6], (two.len() - 6) as u32);
+    assert_eq!(c.parser.pending_len(), 1);
+    assert_eq!(c.parser.stats().framing_lost, 1);
+    // The next write, read a byte at a time, starts with a command.
+    for byte in query("SELECT 3").chunks(1) {
+        c.write(byte);
+    }
+    assert_eq!(c.parser.pending_len(), 2);
+    // A next write that is no command does not resume it.
+    c.send(Direction::Egress, b"abc", 100);
+    c.write(b"\x01\x00\x00\x07\x03z");
+    assert_eq!(c.parser.pending_len(), 2);
 }

@@ -4,15 +4,16 @@
 use std::sync::Arc;
 
 use super::backend;
+use super::exchange::{new_exchange, query_statements};
 use super::framer::{Frame, FrameKind};
 use super::frontend;
-use super::pending::{ExecuteOp, Op, ParseInfo, PendingOps, QueryOp, QueryStatements};
+use super::pending::{ExecuteOp, Op, ParseInfo, PendingOps, QueryOp};
 use super::resync::Before;
 use super::startup::{self, Packet};
 use super::statements::{Portal, Statements};
 use super::{PgError, PostgresStats};
-use crate::protocol::sql::{SqlDialect, SqlSummary, split_statements, summarize_shared};
-use crate::protocol::{DbError, DbExchange, DbSystem, Exchange, Incomplete, ParserLimits, Role};
+use crate::protocol::sql::{SqlDialect, summarize_shared};
+use crate::protocol::{DbError, DbExchange, Exchange, Incomplete, ParserLimits, Role};
 
 /// What the framing of the two directions must do after a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,9 +36,10 @@ pub(super) struct Conversation {
     pending: PendingOps,
     /// The last Parse of the group being sent (until its Sync).
     group_parse: Option<ParseInfo>,
-    /// The portal of the last frontend message if it was a Bind: what a loss of the
-    /// frontend boundaries right after it most likely hid is its Execute.
-    last_bind: Option<Portal>,
+    /// A statement parsed or bound and not executed yet in the group being sent: if the
+    /// frontend boundaries are lost now (a long statement or large parameters running into
+    /// uncaptured bytes), what they most likely hid is its Execute.
+    unexecuted: Option<Portal>,
     backend_lost: bool,
     last_backend_ns: u64,
     timeout_ns: u64,
@@ -52,7 +54,7 @@ impl Conversation {
             statements: Statements::new(),
             pending: PendingOps::new(limits.max_pending),
             group_parse: None,
-            last_bind: None,
+            unexecuted: None,
             backend_lost: false,
             last_backend_ns: 0,
             timeout_ns: u64::try_from(limits.request_timeout.as_nanos()).unwrap_or(u64::MAX),
@@ -116,7 +118,7 @@ impl Conversation {
     }
 
     fn on_frontend_message(&mut self, f: &Frame<'_>, out: &mut Vec<Exchange>) {
-        let last_bind = self.last_bind.take();
+        let unexecuted = self.unexecuted.take();
         match f.tag {
             b'Q' => {
                 let statements = query_statements(&frontend::query(f.body));
@@ -131,6 +133,11 @@ impl Conversation {
                 if let Some((name, text)) = frontend::parse(f.body) {
                     let statement = summarize_shared(&text, SqlDialect::Postgres);
                     self.statements.define(name, Arc::clone(&statement));
+                    self.unexecuted = Some(Portal {
+                        statement: Some(Arc::clone(&statement)),
+                        start_ns: f.ts_ns,
+                        tid: f.tid,
+                    });
                     self.group_parse = Some(ParseInfo {
                         statement,
                         start_ns: f.ts_ns,
@@ -146,7 +153,7 @@ impl Conversation {
                         tid: f.tid,
                     };
                     self.statements.bind(portal, p.clone());
-                    self.last_bind = Some(p);
+                    self.unexecuted = Some(p);
                 }
             }
             b'E' => {
@@ -187,8 +194,10 @@ impl Conversation {
                     self.flush_all(self.last_backend_ns, Incomplete::Desync, out);
                 }
             }
-            // Describe, Flush, password and SASL messages, COPY data: nothing to pair.
-            _ => self.last_bind = last_bind.filter(|_| f.tag == b'D' || f.tag == b'H'),
+            // Describe and Flush leave the group's statement still to be executed.
+            b'D' | b'H' => self.unexecuted = unexecuted,
+            // Password and SASL messages, COPY data: nothing to pair.
+            _ => {}
         }
     }
 
@@ -214,7 +223,7 @@ impl Conversation {
         self.stats.frontend_desyncs += 1;
         self.stats.last_error = Some(error);
         self.group_parse = None;
-        if let Some(p) = self.last_bind.take() {
+        if let Some(p) = self.unexecuted.take() {
             let op = ExecuteOp {
                 statement: p.statement,
                 start_ns: p.start_ns,
@@ -378,9 +387,12 @@ impl Conversation {
     /// after an error, or inferred and not there).
     fn ready(&mut self) {
         if !self.pending.has_group_end() {
-            let left = self.pending.len();
-            self.pending.drop_ops();
-            self.stats.unanswered += left as u64;
+            // The group end was lost or refused: what is queued belongs to this group.
+            while let Some(op) = self.pending.pop_front() {
+                if !matches!(op, Op::Execute(ExecuteOp { presumed: true, .. })) {
+                    self.stats.unanswered += 1;
+                }
+            }
             self.pending.refused_group_answered();
             return;
         }
@@ -522,55 +534,6 @@ impl Conversation {
         }
         self.backend_lost = false;
         self.group_parse = None;
-        self.last_bind = None;
-    }
-}
-
-/// The exchange of one statement run (its outcome fields still empty).
-fn new_exchange(
-    role: Role,
-    namespace: &Option<String>,
-    statement: Option<&SqlSummary>,
-    start_ns: u64,
-    end_ns: u64,
-    tid: u32,
-) -> DbExchange {
-    DbExchange {
-        system: DbSystem::Postgresql,
-        role,
-        namespace: namespace.clone(),
-        operation: statement.and_then(|s| s.operation.clone()),
-        collection: statement.and_then(|s| s.collection.clone()),
-        query_text: statement
-            .filter(|s| !s.text.is_empty())
-            .map(|s| s.text.clone()),
-        error: None,
-        start_ns,
-        end_ns: end_ns.max(start_ns),
-        tid,
-        rows: None,
-        incomplete: None,
-    }
-}
-
-/// The statements of a simple Query's text, summarised (from the shared cache). Only a text
-/// with a `;` is split, so the common one-statement query is not tokenized twice.
-fn query_statements(text: &str) -> QueryStatements {
-    if !text.contains(';') {
-        if text.trim().is_empty() {
-            return QueryStatements::None;
-        }
-        return QueryStatements::One(summarize_shared(text, SqlDialect::Postgres));
-    }
-    let mut pieces = split_statements(text, SqlDialect::Postgres);
-    match pieces.len() {
-        0 => QueryStatements::None,
-        1 => QueryStatements::One(summarize_shared(pieces.remove(0), SqlDialect::Postgres)),
-        _ => QueryStatements::Many(
-            pieces
-                .into_iter()
-                .map(|p| summarize_shared(p, SqlDialect::Postgres))
-                .collect(),
-        ),
+        self.unexecuted = None;
     }
 }

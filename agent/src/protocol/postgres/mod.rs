@@ -42,6 +42,7 @@ mod backend;
 mod conversation;
 mod detect;
 mod error;
+mod exchange;
 mod framer;
 mod frontend;
 mod parser;

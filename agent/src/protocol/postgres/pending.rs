@@ -185,11 +185,6 @@ impl PendingOps {
         self.ops.iter().rposition(Op::ends_group)
     }
 
-    /// Forgets the queued ops (not the refusals: their answers are still to come).
-    pub(super) fn drop_ops(&mut self) {
-        self.ops.clear();
-    }
-
     /// Forgets everything, refusals included.
     pub(super) fn clear(&mut self) {
         self.ops = VecDeque::new();

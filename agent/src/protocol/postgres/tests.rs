@@ -455,6 +455,39 @@ fn lost_answer_ends_as_desync_when_the_client_moves_on() {
 }
 
 #[test]
+fn execute_hidden_by_the_capture_limit_is_inferred() {
+    let mut run = Run::client(Opening::Startup);
+    let long = format!("INSERT INTO notes VALUES ('{}')", "n".repeat(6000));
+    let batch = cat(&[parse("", &long), bind("", "", &[]), execute("", 0), sync()]);
+    run.started()
+        .chunk(Direction::Egress, &batch[..4096], batch.len() as u32 - 4096)
+        .recv(&cat(&[
+            msg(b'1', &[]),
+            msg(b'2', &[]),
+            complete("INSERT 0 1"),
+            ready(),
+        ]));
+    // A prepare-only group lost the same way makes no span: no CommandComplete comes.
+    let prepare = cat(&[
+        parse("p1", &long),
+        msg(b'D', &cat(&[vec![b'S'], cstr("p1")])),
+        sync(),
+    ]);
+    run.chunk(
+        Direction::Egress,
+        &prepare[..4096],
+        prepare.len() as u32 - 4096,
+    )
+    .recv(&cat(&[msg(b'1', &[]), msg(b'n', &[]), ready()]));
+    let x = run.exchanges();
+    assert_eq!(x.len(), 1, "{x:?}");
+    assert_eq!(x[0].operation.as_deref(), Some("INSERT"));
+    assert_eq!(x[0].collection.as_deref(), Some("notes"));
+    assert_eq!(x[0].rows, Some(1));
+    assert_eq!(run.parser.stats().frontend_desyncs, 2);
+}
+
+#[test]
 fn connection_closed_mid_query() {
     let mut run = Run::client(Opening::Startup);
     run.started().send(&query("SELECT pg_sleep(10)")).close();

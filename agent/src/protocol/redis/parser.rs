@@ -324,7 +324,7 @@ impl Conversation {
         let mut words = InlineWords::new(line);
         let first = words.next();
         // After lost sync, a line only counts if it starts with a real command.
-        if self.tentative && !first.is_some_and(|w| commands::find(w).is_some()) {
+        if self.tentative && first.is_none_or(|w| commands::find(w).is_none()) {
             return Err(RedisError::UnknownInlineCommand);
         }
         self.builder

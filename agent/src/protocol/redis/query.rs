@@ -157,7 +157,9 @@ impl CommandBuilder {
                 let Some(last) = self.resolve(last) else {
                     return false;
                 };
-                index >= first && index <= last && (index - first) % u64::from(step.max(1)) == 0
+                index >= first
+                    && index <= last
+                    && (index - first).is_multiple_of(u64::from(step.max(1)))
             }
             Keys::Counted { dest, .. } => {
                 (dest && index == 1)
