@@ -95,7 +95,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             // A --pid of a busy parent can expand to hundreds of descendants: show a few.
             let shown: Vec<u32> = watched.iter().take(10).copied().collect();
             let more = watched.len().saturating_sub(shown.len());
-            let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+            let more = if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            };
             format!(
                 "{} pids {shown:?}{more}, ports {:?}, exe {:?}",
                 watched.len(),

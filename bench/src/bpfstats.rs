@@ -58,10 +58,9 @@ pub fn snapshot(pid: u32) -> anyhow::Result<BTreeMap<u32, ProgStats>> {
             continue;
         }
         let fd = entry.file_name();
-        let Ok(info) = std::fs::read_to_string(format!(
-            "/proc/{pid}/fdinfo/{}",
-            fd.to_string_lossy()
-        )) else {
+        let Ok(info) =
+            std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{}", fd.to_string_lossy()))
+        else {
             continue;
         };
         let field = |key: &str| -> Option<u64> {
@@ -129,7 +128,10 @@ pub fn accumulate(total: &mut BTreeMap<String, ProgStats>, run: &BTreeMap<String
 /// it lists other engineers' agents, whose hooks slow every syscall of the runs without
 /// sonde too.
 pub fn tracing_programs() -> BTreeMap<u32, String> {
-    let Ok(out) = Command::new("bpftool").args(["prog", "show", "-j"]).output() else {
+    let Ok(out) = Command::new("bpftool")
+        .args(["prog", "show", "-j"])
+        .output()
+    else {
         return BTreeMap::new();
     };
     let Ok(serde_json::Value::Array(progs)) = serde_json::from_slice(&out.stdout) else {

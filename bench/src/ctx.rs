@@ -113,7 +113,11 @@ impl Ctx {
              hooks slow every syscall of the runs with and without sonde alike, so the ratios \
              here understate sonde's own cost by their share.\n",
             seen.len(),
-            names.into_iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+            names
+                .into_iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
         )
     }
 

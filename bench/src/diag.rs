@@ -91,7 +91,7 @@ fn split(counts: &[(String, u64)]) -> (u64, u64, Vec<(String, u64)>) {
         .filter_map(|(e, n)| Some((e.strip_prefix("syscalls:sys_exit_")?.to_owned(), *n)))
         .filter(|(_, n)| *n > 0)
         .collect();
-    by_name.sort_by(|a, b| b.1.cmp(&a.1));
+    by_name.sort_by_key(|b| std::cmp::Reverse(b.1));
     let watched = by_name.iter().map(|(_, n)| n).sum();
     (total, watched, by_name)
 }

@@ -72,12 +72,18 @@ pub fn describe(root: &Path) -> String {
         " plus uncommitted changes"
     };
     let facts = [
-        ("machine", format!("{nproc} cores ({}), {}", cpu_model(), mem_total())),
+        (
+            "machine",
+            format!("{nproc} cores ({}), {}", cpu_model(), mem_total()),
+        ),
         ("kernel", version("uname", &["-sr"])),
         ("load average at start", loadavg()),
         (
             "sonde",
-            format!("`target/release/sonde` built from {}{dirty}", git(&["rev-parse", "--short", "HEAD"])),
+            format!(
+                "`target/release/sonde` built from {}{dirty}",
+                git(&["rev-parse", "--short", "HEAD"])
+            ),
         ),
         ("rustc", version("rustc", &["--version"])),
         ("nginx", version("nginx", &["-v"])),
@@ -91,8 +97,5 @@ pub fn describe(root: &Path) -> String {
         ("bpftool", version("bpftool", &["version"])),
         ("perf", version("perf", &["--version"])),
     ];
-    facts
-        .iter()
-        .map(|(k, v)| format!("- {k}: {v}\n"))
-        .collect()
+    facts.iter().map(|(k, v)| format!("- {k}: {v}\n")).collect()
 }

@@ -79,7 +79,10 @@ fn main() -> anyhow::Result<()> {
     let root = std::env::current_dir()?;
     let sonde = root.join(&args.sonde);
     if !sonde.is_file() {
-        bail!("{} not found: build it with `cargo build --release -p sonde`", sonde.display());
+        bail!(
+            "{} not found: build it with `cargo build --release -p sonde`",
+            sonde.display()
+        );
     }
     let ctx = Ctx {
         mode: if args.quick { Mode::Quick } else { Mode::Full },

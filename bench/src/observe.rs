@@ -38,17 +38,21 @@ pub struct AgentCost {
 }
 
 impl AgentCost {
-    /// `sonde-capture 1.20 µs + 0.31 wake-ups, tokio-runtime-w 0.80 µs + ...` per request.
+    /// `sonde-capture 1.20 µs CPU per request and 0.3 wake-ups per 1k requests; ...`.
     pub fn threads_per(&self, requests: u64) -> String {
         let n = requests.max(1) as f64;
-        let mut v: Vec<_> = self.threads.iter().filter(|(_, t)| !t.cpu.is_zero() || t.wakeups > 0).collect();
-        v.sort_by(|a, b| b.1.cpu.cmp(&a.1.cpu));
+        let mut v: Vec<_> = self
+            .threads
+            .iter()
+            .filter(|(_, t)| !t.cpu.is_zero() || t.wakeups > 0)
+            .collect();
+        v.sort_by_key(|b| std::cmp::Reverse(b.1.cpu));
         v.iter()
             .map(|(name, t)| {
                 format!(
-                    "`{name}` {:.2} µs CPU and {:.2} wake-ups",
+                    "`{name}` {:.2} µs CPU per request and {:.1} wake-ups per 1k requests",
                     t.cpu.as_secs_f64() * 1e6 / n,
-                    t.wakeups as f64 / n
+                    t.wakeups as f64 * 1000.0 / n
                 )
             })
             .collect::<Vec<_>>()
@@ -81,7 +85,12 @@ pub fn with_agent<T>(
     load: impl FnOnce() -> anyhow::Result<T>,
 ) -> anyhow::Result<(T, AgentCost)> {
     let sink_before = ctx.sink.received();
-    let agent = Agent::start(&ctx.sonde, selection, &ctx.sink.endpoint(), &ctx.log_dir(log_name)?)?;
+    let agent = Agent::start(
+        &ctx.sonde,
+        selection,
+        &ctx.sink.endpoint(),
+        &ctx.log_dir(log_name)?,
+    )?;
     std::thread::sleep(SETTLE);
     let pid = agent.pid();
     let bpf_before = bpfstats::snapshot(pid)?;

@@ -39,12 +39,16 @@ pub fn run(port: u16, path: &str, rate: f64, duration: Duration) -> anyhow::Resu
             let request = request.clone();
             // Staggered, so the connections do not send in bursts.
             let first = start + interval.mul_f64(i as f64 / connections as f64);
-            std::thread::spawn(move || connection(port, &request, first, interval, start + duration))
+            std::thread::spawn(move || {
+                connection(port, &request, first, interval, start + duration)
+            })
         })
         .collect();
     let mut total = Paced::default();
     for t in threads {
-        let r = t.join().map_err(|_| anyhow::anyhow!("a client thread panicked"))??;
+        let r = t
+            .join()
+            .map_err(|_| anyhow::anyhow!("a client thread panicked"))??;
         total.completed += r.completed;
         total.errors += r.errors;
     }

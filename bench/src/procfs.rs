@@ -90,7 +90,7 @@ pub fn rss_by_mapping(pid: u32) -> anyhow::Result<Vec<(String, u64)>> {
         }
     }
     let mut v: Vec<(String, u64)> = by_name.into_iter().filter(|(_, b)| *b > 0).collect();
-    v.sort_by(|a, b| b.1.cmp(&a.1));
+    v.sort_by_key(|b| std::cmp::Reverse(b.1));
     Ok(v)
 }
 

@@ -96,7 +96,9 @@ fn render(header: &str, sections: &[Section]) -> String {
     let mut out = String::new();
     out.push_str(header);
     out.push_str("\n## Summary against the targets\n\n");
-    out.push_str("| measure | target | measured | verdict | note |\n| --- | --- | --- | --- | --- |\n");
+    out.push_str(
+        "| measure | target | measured | verdict | note |\n| --- | --- | --- | --- | --- |\n",
+    );
     for s in sections {
         for t in &s.targets {
             let _ = writeln!(
@@ -131,7 +133,11 @@ fn render(header: &str, sections: &[Section]) -> String {
 
 /// A markdown table from a header row and data rows.
 pub fn table(head: &[&str], rows: &[Vec<String>]) -> String {
-    let mut out = format!("| {} |\n|{}\n", head.join(" | "), " --- |".repeat(head.len()));
+    let mut out = format!(
+        "| {} |\n|{}\n",
+        head.join(" | "),
+        " --- |".repeat(head.len())
+    );
     for r in rows {
         let _ = writeln!(out, "| {} |", r.join(" | "));
     }
@@ -160,7 +166,11 @@ pub fn int(x: f64) -> String {
         }
         grouped.push(c);
     }
-    if x < 0.0 { format!("-{grouped}") } else { grouped }
+    if x < 0.0 {
+        format!("-{grouped}")
+    } else {
+        grouped
+    }
 }
 
 #[cfg(test)]

@@ -126,46 +126,69 @@ impl tonic::server::UnaryService<Ignored> for Metrics {
     }
 }
 
-/// Both collector services as one tower service (what the generated servers do, with the
-/// counting messages above in place of the full ones).
-#[derive(Clone)]
-struct Collector(Arc<Counters>);
-
-impl<B> Service<http::Request<B>> for Collector
+/// Routes one request to the counting method of its path.
+fn dispatch<B>(
+    counters: Arc<Counters>,
+    req: http::Request<B>,
+) -> BoxFuture<http::Response<tonic::body::Body>, Infallible>
 where
     B: tonic::codegen::Body + Send + 'static,
     B::Error: Into<tonic::codegen::StdError> + Send + 'static,
 {
-    type Response = http::Response<tonic::body::Body>;
-    type Error = Infallible;
-    type Future = BoxFuture<Self::Response, Self::Error>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
+    match req.uri().path() {
+        TRACES => Box::pin(async move {
+            let mut grpc = tonic::server::Grpc::new(tonic_prost::ProstCodec::default());
+            Ok(grpc.unary(Traces(counters), req).await)
+        }),
+        METRICS => Box::pin(async move {
+            let mut grpc = tonic::server::Grpc::new(tonic_prost::ProstCodec::default());
+            Ok(grpc.unary(Metrics(counters), req).await)
+        }),
+        _ => Box::pin(
+            async move { Ok(tonic::Status::unimplemented("not an OTLP export").into_http()) },
+        ),
     }
+}
 
-    fn call(&mut self, req: http::Request<B>) -> Self::Future {
-        let counters = self.0.clone();
-        match req.uri().path() {
-            TRACES => Box::pin(async move {
-                let mut grpc = tonic::server::Grpc::new(tonic_prost::ProstCodec::default());
-                Ok(grpc.unary(Traces(counters), req).await)
-            }),
-            METRICS => Box::pin(async move {
-                let mut grpc = tonic::server::Grpc::new(tonic_prost::ProstCodec::default());
-                Ok(grpc.unary(Metrics(counters), req).await)
-            }),
-            _ => Box::pin(async move {
-                Ok(tonic::Status::unimplemented("not an OTLP export").into_http())
-            }),
+/// The two collector services (what the generated servers are, with the counting messages
+/// above in place of the full ones). The router sends `/{NAME}/...` to each.
+macro_rules! collector {
+    ($name:ident, $service:literal) => {
+        #[derive(Clone)]
+        struct $name(Arc<Counters>);
+
+        impl<B> Service<http::Request<B>> for $name
+        where
+            B: tonic::codegen::Body + Send + 'static,
+            B::Error: Into<tonic::codegen::StdError> + Send + 'static,
+        {
+            type Response = http::Response<tonic::body::Body>;
+            type Error = Infallible;
+            type Future = BoxFuture<Self::Response, Self::Error>;
+
+            fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+                Poll::Ready(Ok(()))
+            }
+
+            fn call(&mut self, req: http::Request<B>) -> Self::Future {
+                dispatch(self.0.clone(), req)
+            }
         }
-    }
+
+        impl tonic::server::NamedService for $name {
+            const NAME: &'static str = $service;
+        }
+    };
 }
 
-impl tonic::server::NamedService for Collector {
-    // The router needs one name; both paths are matched in `call`.
-    const NAME: &'static str = "opentelemetry.proto.collector";
-}
+collector!(
+    TraceCollector,
+    "opentelemetry.proto.collector.trace.v1.TraceService"
+);
+collector!(
+    MetricsCollector,
+    "opentelemetry.proto.collector.metrics.v1.MetricsService"
+);
 
 pub struct Sink {
     port: u16,
@@ -181,7 +204,10 @@ impl Sink {
         let port = listener.local_addr()?.port();
         let counters = Arc::new(Counters::default());
         let (stop, stopped) = oneshot::channel::<()>();
-        let collector = Collector(counters.clone());
+        let (traces, metrics) = (
+            TraceCollector(counters.clone()),
+            MetricsCollector(counters.clone()),
+        );
         std::thread::Builder::new()
             .name("otlp-sink".into())
             .spawn(move || {
@@ -193,7 +219,8 @@ impl Sink {
                     let listener =
                         tokio::net::TcpListener::from_std(listener).expect("a tokio listener");
                     let served = tonic::transport::Server::builder()
-                        .add_service(collector)
+                        .add_service(traces)
+                        .add_service(metrics)
                         .serve_with_incoming_shutdown(
                             tonic::transport::server::TcpIncoming::from(listener),
                             async {

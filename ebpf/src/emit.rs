@@ -3,8 +3,8 @@
 
 use aya_ebpf::helpers::{bpf_get_current_comm, bpf_probe_read_user, bpf_probe_read_user_buf};
 use sonde_common::{
-    CAPTURE_BYTES, ConnEvent, DataEventN, EventHeader, MAX_IOVECS, SMALL_CAPTURE_BYTES, SmallEvent, kind,
-    stat,
+    CAPTURE_BYTES, ConnEvent, DataEventN, EventHeader, MAX_IOVECS, SMALL_CAPTURE_BYTES, SmallEvent,
+    kind, stat,
 };
 
 use crate::{
@@ -24,7 +24,11 @@ pub struct CallCtx {
 /// record, so the ring buffer is not filled with mostly-empty 4 KiB records.
 #[inline(never)]
 pub fn data(call: &CallCtx, src: u64, len: u64) {
-    let len32 = if len > u32::MAX as u64 { u32::MAX } else { len as u32 };
+    let len32 = if len > u32::MAX as u64 {
+        u32::MAX
+    } else {
+        len as u32
+    };
     if src == 0 || len32 as usize <= SMALL_CAPTURE_BYTES {
         fill::<SMALL_CAPTURE_BYTES>(call, src, len32);
     } else {

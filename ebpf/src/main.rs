@@ -14,7 +14,9 @@ mod process;
 mod socket;
 mod syscalls;
 
-#[cfg(not(test))]
+// Only for the bpf target: a host build (clippy --workspace) gets std's handler through its
+// dependencies, and a second one would clash.
+#[cfg(all(not(test), target_arch = "bpf"))]
 #[panic_handler]
 fn panic(_info: &core::panic::PanicInfo) -> ! {
     // The verifier rejects any reachable panic path, so this is never called at run time.

@@ -82,10 +82,11 @@ fn try_sys_exit(ctx: &RawTracePointContext) -> Result<(), i64> {
 
     if tgid == self_tgid() {
         // sonde's own connections: remember the local port so the far end is never traced.
-        if nr == CONNECT && (ret == 0 || ret == -EINPROGRESS) {
-            if let Ok(Some(info)) = tcp_socket(args.a0 as u32) {
-                let _ = SELF_PORTS.insert(info.local_port as u32, 1, 0);
-            }
+        if nr == CONNECT
+            && (ret == 0 || ret == -EINPROGRESS)
+            && let Ok(Some(info)) = tcp_socket(args.a0 as u32)
+        {
+            let _ = SELF_PORTS.insert(info.local_port as u32, 1, 0);
         }
         return Ok(());
     }
@@ -234,16 +235,16 @@ fn track(header: &EventHeader, fd: u32, how: u32, selection: u32) -> Option<u64>
     let flags = selection & !PID_SELECTED;
     let pid_selected = selection & PID_SELECTED != 0;
     let k = key(header.pid, fd);
-    if how == role::UNKNOWN {
-        if let Some(entry) = CONNS.get_ptr(k) {
-            // SAFETY: pointer from a successful lookup, read once.
-            let entry = unsafe { *entry };
-            return if entry.state == conn_state::WATCHED {
-                Some(entry.conn_id)
-            } else {
-                None
-            };
-        }
+    if how == role::UNKNOWN
+        && let Some(entry) = CONNS.get_ptr(k)
+    {
+        // SAFETY: pointer from a successful lookup, read once.
+        let entry = unsafe { *entry };
+        return if entry.state == conn_state::WATCHED {
+            Some(entry.conn_id)
+        } else {
+            None
+        };
     }
     let info = match tcp_socket(fd) {
         Ok(Some(info)) => info,

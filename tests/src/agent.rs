@@ -82,10 +82,10 @@ impl Sonde {
             if let Ok((200, _)) = http_get(listen, "/healthz") {
                 return Ok(sonde);
             }
-            if let Some(child) = sonde.child.as_mut() {
-                if let Some(status) = child.try_wait()? {
-                    bail!("sonde exited early with {status}: {}", sonde.log_text());
-                }
+            if let Some(child) = sonde.child.as_mut()
+                && let Some(status) = child.try_wait()?
+            {
+                bail!("sonde exited early with {status}: {}", sonde.log_text());
             }
             if Instant::now() > deadline {
                 bail!("sonde not healthy after 60 s: {}", sonde.log_text());

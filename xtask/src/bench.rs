@@ -31,24 +31,20 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     }
     let wants = |name: &str| args.only.is_empty() || args.only.iter().any(|o| o == name);
     setup::setup(Scope::Full)?;
-    sh::run(sh::cargo().args([
-        "build",
-        "--release",
-        "-p",
-        "sonde",
-        "-p",
-        "sonde-bench",
-    ]))?;
+    sh::run(sh::cargo().args(["build", "--release", "-p", "sonde", "-p", "sonde-bench"]))?;
     if wants("pipeline") {
         let mut cmd = sh::cargo();
-        cmd.args(["bench", "-p", "sonde", "--bench", "pipeline", "--", "--noplot"]);
+        cmd.args([
+            "bench", "-p", "sonde", "--bench", "pipeline", "--", "--noplot",
+        ]);
         if args.quick {
             cmd.args(["--warm-up-time", "1", "--measurement-time", "3"])
                 .env("SONDE_BENCH_ROUNDS", "10");
         }
         sh::run(&mut cmd)?;
     }
-    let mut cmd = std::process::Command::new(sh::workspace_root().join("target/release/sonde-bench"));
+    let mut cmd =
+        std::process::Command::new(sh::workspace_root().join("target/release/sonde-bench"));
     cmd.current_dir(sh::workspace_root());
     if args.quick {
         cmd.arg("--quick");

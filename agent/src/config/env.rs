@@ -80,7 +80,9 @@ impl OtelEnv {
             resource_attributes,
             // Defaults from the OpenTelemetry SDK environment specification.
             bsp_schedule_delay: millis(getenv, "OTEL_BSP_SCHEDULE_DELAY", 5000)?,
-            bsp_max_queue: number(getenv, "OTEL_BSP_MAX_QUEUE_SIZE", 2048)?,
+            // The SDK default is 2048 for one process; one sonde exports for every process of
+            // a host, so a burst (redis-benchmark: 20,000 spans in a second) needs more room.
+            bsp_max_queue: number(getenv, "OTEL_BSP_MAX_QUEUE_SIZE", 16384)?,
             bsp_max_batch: number(getenv, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512)?,
             export_timeout: millis(getenv, "OTEL_EXPORTER_OTLP_TIMEOUT", 10_000)?,
             metric_export_interval: millis(getenv, "OTEL_METRIC_EXPORT_INTERVAL", 60_000)?,
@@ -111,7 +113,7 @@ mod tests {
         assert_eq!(e.endpoint, None);
         assert_eq!(e.protocol, Protocol::Grpc);
         assert_eq!(e.bsp_schedule_delay, Duration::from_millis(5000));
-        assert_eq!(e.bsp_max_queue, 2048);
+        assert_eq!(e.bsp_max_queue, 16384);
     }
 
     #[test]

@@ -40,7 +40,11 @@ impl ConnInfo {
             local: SocketAddr::new(addr(ev.family, ev.local_addr), ev.local_port as u16),
             peer: SocketAddr::new(addr(ev.family, ev.peer_addr), ev.peer_port as u16),
             comm: {
-                let end = ev.comm.iter().position(|b| *b == 0).unwrap_or(ev.comm.len());
+                let end = ev
+                    .comm
+                    .iter()
+                    .position(|b| *b == 0)
+                    .unwrap_or(ev.comm.len());
                 String::from_utf8_lossy(&ev.comm[..end]).into_owned()
             },
             role_hint: match ev.role {

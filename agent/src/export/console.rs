@@ -213,10 +213,10 @@ mod tests {
         let mut server = span(1, 1, None, "GET /items/{id}", 0);
         server
             .attributes
-            .push(("http.response.status_code".into(), AttrValue::Int(200)));
+            .push(("http.response.status_code", AttrValue::Int(200)));
         let mut query = span(1, 2, Some(1), "SELECT items", 2);
         query.attributes.push((
-            "db.query.text".into(),
+            "db.query.text",
             "SELECT * FROM items WHERE id = ?".into(),
         ));
         query.end_unix_ns = query.start_unix_ns + 1_200_000;
@@ -254,7 +254,7 @@ mod tests {
     fn error_status_is_shown() {
         let mut s = span(1, 1, None, "POST /pay", 0);
         s.attributes
-            .push(("http.response.status_code".into(), AttrValue::Int(503)));
+            .push(("http.response.status_code", AttrValue::Int(503)));
         s.status = SpanStatus::Error {
             message: "HTTP 503".into(),
         };
@@ -282,7 +282,7 @@ mod tests {
     fn captured_text_stays_on_one_short_line() {
         let mut s = span(1, 1, None, "GET\r\n/x", 0);
         s.attributes
-            .push(("db.query.text".into(), "x".repeat(500).into()));
+            .push(("db.query.text", "x".repeat(500).into()));
         let mut line = String::new();
         format_line(&s, 0, &mut line);
         assert_eq!(line.lines().count(), 1);

@@ -102,11 +102,11 @@ fn status_to_proto(status: &SpanStatus) -> Option<Status> {
     }
 }
 
-fn attributes_to_proto(attributes: &[(String, AttrValue)]) -> Vec<KeyValue> {
+fn attributes_to_proto<K: AsRef<str>>(attributes: &[(K, AttrValue)]) -> Vec<KeyValue> {
     attributes
         .iter()
         .map(|(key, value)| KeyValue {
-            key: key.clone(),
+            key: key.as_ref().to_owned(),
             value: Some(value_to_proto(value)),
         })
         .collect()
@@ -186,9 +186,9 @@ mod tests {
         let res = resource("app");
         let mut rec = record(1, &res);
         rec.attributes = vec![
-            ("http.request.method".into(), "GET".into()),
-            ("http.response.status_code".into(), AttrValue::Int(200)),
-            ("sonde.partial".into(), AttrValue::Bool(true)),
+            ("http.request.method", "GET".into()),
+            ("http.response.status_code", AttrValue::Int(200)),
+            ("sonde.partial", AttrValue::Bool(true)),
         ];
         let attrs = span_to_proto(&rec).attributes;
         assert_eq!(

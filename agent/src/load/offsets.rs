@@ -124,10 +124,13 @@ fn find_member(
 pub fn kernel_offsets() -> Result<KernelOffsets, OffsetError> {
     // Mmap backend: looks up the few structs needed without parsing all of the kernel's
     // types into memory (the cached backend peaks at tens of MiB of heap).
-    let btf = Btf::from_file_with_backend(VMLINUX_BTF, btf_rs::Backend::Mmap).map_err(|source| OffsetError::Btf {
-        path: VMLINUX_BTF.to_owned(),
-        source,
-    })?;
+    let btf =
+        Btf::from_file_with_backend(VMLINUX_BTF, btf_rs::Backend::Mmap).map_err(|source| {
+            OffsetError::Btf {
+                path: VMLINUX_BTF.to_owned(),
+                source,
+            }
+        })?;
     from_btf(&btf)
 }
 

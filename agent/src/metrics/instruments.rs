@@ -147,7 +147,7 @@ mod tests {
     use crate::trace::span::{AttrValue, Resource, SpanStatus};
     use std::sync::Arc;
 
-    fn span(kind: SpanKind, attrs: &[(&str, AttrValue)]) -> SpanRecord {
+    fn span(kind: SpanKind, attrs: &[(&'static str, AttrValue)]) -> SpanRecord {
         SpanRecord {
             trace_id: [1; 16],
             span_id: [1; 8],
@@ -156,10 +156,7 @@ mod tests {
             kind,
             start_unix_ns: 0,
             end_unix_ns: 1,
-            attributes: attrs
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), v.clone()))
-                .collect(),
+            attributes: attrs.iter().map(|(k, v)| (*k, v.clone())).collect(),
             status: SpanStatus::Unset,
             resource: Arc::new(Resource {
                 attributes: Vec::new(),

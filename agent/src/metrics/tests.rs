@@ -318,11 +318,11 @@ fn span(service: &str, pid: i64, kind: SpanKind, route: &str, failed: bool) -> S
         start_unix_ns: 1_000_000_000,
         end_unix_ns: 1_020_000_000, // 20 ms
         attributes: vec![
-            ("http.request.method".into(), "GET".into()),
-            ("http.route".into(), route.into()),
-            ("http.response.status_code".into(), AttrValue::Int(200)),
-            ("server.address".into(), "127.0.0.1".into()),
-            ("server.port".into(), AttrValue::Int(8080)),
+            ("http.request.method", "GET".into()),
+            ("http.route", route.into()),
+            ("http.response.status_code", AttrValue::Int(200)),
+            ("server.address", "127.0.0.1".into()),
+            ("server.port", AttrValue::Int(8080)),
         ],
         status: if failed {
             SpanStatus::Error {

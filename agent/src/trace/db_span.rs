@@ -1,7 +1,7 @@
 //! Names, attributes and status of database client spans (OpenTelemetry database semantic
 //! conventions): PostgreSQL, MySQL/MariaDB and Redis alike.
 
-use super::span::{AttrValue, Attributes, SpanKind, SpanStatus};
+use super::span::{AttrValue, SpanAttributes, SpanKind, SpanStatus};
 use crate::{
     conn::ConnInfo,
     protocol::{DbExchange, Incomplete},
@@ -10,16 +10,16 @@ use crate::{
 pub struct DbSpanParts {
     pub name: String,
     pub kind: SpanKind,
-    pub attributes: Attributes,
+    pub attributes: SpanAttributes,
     pub status: SpanStatus,
 }
 
-fn push(attrs: &mut Attributes, key: &str, value: impl Into<AttrValue>) {
-    attrs.push((key.to_owned(), value.into()));
+fn push(attrs: &mut SpanAttributes, key: &'static str, value: impl Into<AttrValue>) {
+    attrs.push((key, value.into()));
 }
 
 pub fn parts(x: &DbExchange, info: Option<&ConnInfo>) -> DbSpanParts {
-    let mut attrs = Attributes::with_capacity(10);
+    let mut attrs = SpanAttributes::with_capacity(10);
     push(&mut attrs, "db.system.name", x.system.as_str());
     if let Some(ns) = &x.namespace {
         push(&mut attrs, "db.namespace", ns.clone());

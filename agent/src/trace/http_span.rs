@@ -2,7 +2,7 @@
 
 use super::{
     route::{Route, Routes, path_of},
-    span::{AttrValue, Attributes, SpanKind, SpanStatus},
+    span::{AttrValue, SpanAttributes, SpanKind, SpanStatus},
 };
 use crate::{
     conn::ConnInfo,
@@ -12,7 +12,7 @@ use crate::{
 pub struct HttpSpanParts {
     pub name: String,
     pub kind: SpanKind,
-    pub attributes: Attributes,
+    pub attributes: SpanAttributes,
     pub status: SpanStatus,
 }
 
@@ -30,8 +30,8 @@ fn bounded(s: &str) -> String {
     s[..cut].to_owned()
 }
 
-fn push(attrs: &mut Attributes, key: &str, value: impl Into<AttrValue>) {
-    attrs.push((key.to_owned(), value.into()));
+fn push(attrs: &mut SpanAttributes, key: &'static str, value: impl Into<AttrValue>) {
+    attrs.push((key, value.into()));
 }
 
 /// Host header without its port.
@@ -46,7 +46,7 @@ fn host_name(host: &str) -> &str {
 }
 
 pub fn parts(x: &HttpExchange, info: Option<&ConnInfo>, routes: &Routes) -> HttpSpanParts {
-    let mut attrs = Attributes::with_capacity(12);
+    let mut attrs = SpanAttributes::with_capacity(12);
     let method = bounded(&x.method);
     push(&mut attrs, "http.request.method", method.clone());
     if let Some(status) = x.status {

@@ -46,6 +46,10 @@ impl std::fmt::Display for AttrValue {
 
 pub type Attributes = Vec<(String, AttrValue)>;
 
+/// Span attributes: the keys are the semantic conventions' fixed names, so they are never
+/// allocated (a span has a dozen of them, and allocation was the pipeline's largest cost).
+pub type SpanAttributes = Vec<(&'static str, AttrValue)>;
+
 /// The resource of one watched process: service.name, process.pid, host.name, ...
 #[derive(Clone, Debug, PartialEq)]
 pub struct Resource {
@@ -91,7 +95,7 @@ pub struct SpanRecord {
     /// Unix epoch nanoseconds.
     pub start_unix_ns: u64,
     pub end_unix_ns: u64,
-    pub attributes: Attributes,
+    pub attributes: SpanAttributes,
     pub status: SpanStatus,
     pub resource: Arc<Resource>,
 }
@@ -100,7 +104,7 @@ impl SpanRecord {
     pub fn attr(&self, key: &str) -> Option<&AttrValue> {
         self.attributes
             .iter()
-            .find(|(k, _)| k == key)
+            .find(|(k, _)| *k == key)
             .map(|(_, v)| v)
     }
 }

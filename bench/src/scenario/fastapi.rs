@@ -193,9 +193,9 @@ fn section(
         let sonde_ms: Vec<f64> = runs[i]
             .iter()
             .filter_map(|r| {
-                r.cost.as_ref().map(|c| {
-                    c.cpu.as_secs_f64() * 1000.0 / r.wrk.requests.max(1) as f64
-                })
+                r.cost
+                    .as_ref()
+                    .map(|c| c.cpu.as_secs_f64() * 1000.0 / r.wrk.requests.max(1) as f64)
             })
             .collect();
         rows.push(vec![

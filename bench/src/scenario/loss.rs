@@ -30,15 +30,24 @@ impl Run {
 /// sonde's counters worth showing, as they are named on /metrics.
 const COUNTERS: &[(&str, &str)] = &[
     ("sonde_events_read_total", "events read"),
-    ("sonde_events_lost_total", "events lost in the kernel (ring buffer full)"),
+    (
+        "sonde_events_lost_total",
+        "events lost in the kernel (ring buffer full)",
+    ),
     ("sonde_events_truncated_total", "events truncated"),
     ("sonde_copy_failures_total", "copy failures"),
     ("sonde_parse_failures_total", "parse failures"),
     ("sonde_exchanges_incomplete_total", "exchanges incomplete"),
     ("sonde_connections_evicted_total", "connections evicted"),
     ("sonde_spans_created_total", "spans created"),
-    ("sonde_spans_exported_total", "spans exported (before the final flush)"),
-    ("sonde_spans_dropped_total", "spans dropped (before the final flush)"),
+    (
+        "sonde_spans_exported_total",
+        "spans exported (before the final flush)",
+    ),
+    (
+        "sonde_spans_dropped_total",
+        "spans dropped (before the final flush)",
+    ),
     ("sonde_export_failures_total", "export failures"),
 ];
 
@@ -48,7 +57,10 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<Section> {
     let mut runs = Vec::new();
 
     let duration = ctx.mode.loss_run();
-    println!("bench: loss at the highest rate for {}s", duration.as_secs());
+    println!(
+        "bench: loss at the highest rate for {}s",
+        duration.as_secs()
+    );
     let (w, cost) = observe::with_agent(ctx, &selection, "loss-max", || {
         wrk::run(&WrkArgs {
             url: nginx.url(),
@@ -68,7 +80,10 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<Section> {
 
     for rate in [5_000.0, 10_000.0] {
         let duration = ctx.mode.paced_run();
-        println!("bench: loss at {rate} requests/s for {}s", duration.as_secs());
+        println!(
+            "bench: loss at {rate} requests/s for {}s",
+            duration.as_secs()
+        );
         let (p, cost) = observe::with_agent(ctx, &selection, &format!("loss-{rate}"), || {
             pace::run(nginx.port, PATH, rate, duration)
         })?;
@@ -105,7 +120,9 @@ fn section(ctx: &Ctx, runs: &[Run]) -> Section {
         row("requests/s achieved", &|r| int(r.rate)),
         row("requests answered", &|r| int(r.requests as f64)),
         row("client errors", &|r| int(r.errors as f64)),
-        row("SERVER spans received", &|r| int(r.cost.received.server as f64)),
+        row("SERVER spans received", &|r| {
+            int(r.cost.received.server as f64)
+        }),
         row("requests without a span", &|r| {
             format!(
                 "{} ({:.3}%)",
@@ -113,12 +130,15 @@ fn section(ctx: &Ctx, runs: &[Run]) -> Section {
                 100.0 * r.lost() as f64 / r.requests.max(1) as f64
             )
         }),
-        row("spans beyond requests (answered after the client stopped)", &|r| {
-            int(r.cost.received.server.saturating_sub(r.requests) as f64)
-        }),
+        row(
+            "spans beyond requests (answered after the client stopped)",
+            &|r| int(r.cost.received.server.saturating_sub(r.requests) as f64),
+        ),
     ];
     for (metric, name) in COUNTERS {
-        rows.push(row(&format!("sonde: {name}"), &|r| int(r.cost.metric(metric))));
+        rows.push(row(&format!("sonde: {name}"), &|r| {
+            int(r.cost.metric(metric))
+        }));
     }
     rows.push(row("sonde CPU s / 100k requests", &|r| {
         format!(
@@ -142,7 +162,9 @@ fn section(ctx: &Ctx, runs: &[Run]) -> Section {
         )
     }));
     rows.push(row("largest mappings at the end", &|r| r.cost.rss_top(4)));
-    rows.push(row("sonde threads per request", &|r| r.cost.threads_per(r.requests)));
+    rows.push(row("sonde threads per request", &|r| {
+        r.cost.threads_per(r.requests)
+    }));
     let mut body = String::from(
         "nginx as in §2, watched by `sonde --pid <nginx master>`, started fresh for each run \
          and stopped with SIGTERM after it (every finished span is flushed before it exits). \

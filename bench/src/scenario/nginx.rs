@@ -115,6 +115,7 @@ fn section(
             format!("{:.1}", nginx_us_a[i]),
             "".into(),
             "".into(),
+            "".into(),
             format!("{}", a.wrk.errors),
         ]);
         runs.push(vec![
@@ -124,18 +125,24 @@ fn section(
             format!("{:.2}", b.wrk.p99_ms),
             format!("{:.1}", nginx_us_b[i]),
             format!("{:.2}", sonde_s_per_100k[i]),
-            format!("{} / {}", int(c.received.server as f64), int(b.wrk.requests as f64)),
+            format!(
+                "{} / {}",
+                int(c.received.server as f64),
+                int(b.wrk.requests as f64)
+            ),
+            format!(
+                "{} / {}",
+                int(c.metric("sonde_events_lost_total")),
+                int(c.metric("sonde_spans_dropped_total"))
+            ),
             format!("{}", b.wrk.errors),
         ]);
     }
 
     let progs = observe::total_progs(&with.iter().map(|(_, c)| c).collect::<Vec<_>>());
     let requests_b: u64 = with.iter().map(|(r, _)| r.wrk.requests).sum();
-    let kernel_ns_per_req = progs
-        .values()
-        .map(|p| p.run_time_ns as f64)
-        .sum::<f64>()
-        / requests_b.max(1) as f64;
+    let kernel_ns_per_req =
+        progs.values().map(|p| p.run_time_ns as f64).sum::<f64>() / requests_b.max(1) as f64;
     let sonde_us_per_req = median(&sonde_s_per_100k) * 10.0;
     let nginx_us = median(&nginx_us_a);
 
@@ -150,11 +157,18 @@ fn section(
         crate::servers::nginx::BODY.len(),
         ctx.mode.run().as_secs(),
         nginx.url().replace(&nginx.port.to_string(), "PORT"),
-        selection.describe().replace(&nginx.master_pid().to_string(), "<nginx master>"),
+        selection
+            .describe()
+            .replace(&nginx.master_pid().to_string(), "<nginx master>"),
         without.len(),
     ));
     body.push_str(&table(
-        &["measure", "without sonde", "with sonde", "ratio (median of pairs)"],
+        &[
+            "measure",
+            "without sonde",
+            "with sonde",
+            "ratio (median of pairs)",
+        ],
         &[
             vec![
                 "requests/s".into(),
@@ -210,8 +224,9 @@ fn section(
             "p99 ms",
             "nginx CPU µs/req",
             "sonde CPU s/100k req",
-            "spans / requests",
-            "errors",
+            "SERVER spans / requests",
+            "sonde: events lost in kernel / spans dropped",
+            "wrk errors",
         ],
         &runs,
     ));
@@ -281,4 +296,3 @@ fn section(
         problems,
     }
 }
-

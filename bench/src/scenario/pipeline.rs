@@ -47,12 +47,20 @@ fn streams(root: &Path) -> anyhow::Result<(Value, Vec<Stream>)> {
         .context("run `cargo bench -p sonde --bench pipeline` first (xtask bench does)")?;
     let mut out = Vec::new();
     for s in pass["streams"].as_array().context("no streams")? {
-        let name = s["name"].as_str().context("stream without name")?.to_owned();
-        let dir = root.join("target/criterion/pipeline").join(&name).join("new");
+        let name = s["name"]
+            .as_str()
+            .context("stream without name")?
+            .to_owned();
+        let dir = root
+            .join("target/criterion/pipeline")
+            .join(&name)
+            .join("new");
         let estimates = read_json(&dir.join("estimates.json"))?;
         let benchmark = read_json(&dir.join("benchmark.json"))?;
         out.push(Stream {
-            events_per_iter: benchmark["throughput"]["Elements"].as_f64().unwrap_or(f64::NAN),
+            events_per_iter: benchmark["throughput"]["Elements"]
+                .as_f64()
+                .unwrap_or(f64::NAN),
             median_ns: estimates["median"]["point_estimate"]
                 .as_f64()
                 .unwrap_or(f64::NAN),
@@ -97,7 +105,11 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<Section> {
                 } else {
                     "n/a".into()
                 },
-                format!("{} / {}", int(s.num("spans_exported")), int(s.num("spans_dropped"))),
+                format!(
+                    "{} / {}",
+                    int(s.num("spans_exported")),
+                    int(s.num("spans_dropped"))
+                ),
             ]
         })
         .collect();

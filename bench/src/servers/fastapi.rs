@@ -67,7 +67,9 @@ pub struct FastApi {
 
 /// The directory with app.py and the wrk script.
 pub fn app_dir() -> anyhow::Result<TempDir> {
-    let dir = tempfile::Builder::new().prefix("sonde-bench-app-").tempdir()?;
+    let dir = tempfile::Builder::new()
+        .prefix("sonde-bench-app-")
+        .tempdir()?;
     std::fs::write(dir.path().join("app.py"), APP)?;
     std::fs::write(dir.path().join("items.lua"), WRK_SCRIPT)?;
     Ok(dir)

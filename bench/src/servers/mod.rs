@@ -1,8 +1,8 @@
 //! The real servers the scenarios load, each on a free loopback port with its files in a
 //! temporary directory, stopped when dropped.
 
-pub mod nginx;
-pub mod redis;
 pub mod fastapi;
+pub mod nginx;
 pub mod postgres;
 pub mod python;
+pub mod redis;

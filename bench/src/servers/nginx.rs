@@ -23,7 +23,9 @@ pub struct Nginx {
 
 impl Nginx {
     pub fn start() -> anyhow::Result<Nginx> {
-        let dir = tempfile::Builder::new().prefix("sonde-bench-nginx-").tempdir()?;
+        let dir = tempfile::Builder::new()
+            .prefix("sonde-bench-nginx-")
+            .tempdir()?;
         let base = dir.path();
         std::fs::create_dir_all(base.join("www"))?;
         std::fs::write(base.join("www").join(&PATH[1..]), BODY)?;

@@ -48,7 +48,9 @@ fn as_postgres(program: &str, uid: u32, gid: u32) -> Command {
 impl Postgres {
     pub fn start() -> anyhow::Result<Postgres> {
         let (uid, gid) = postgres_user()?;
-        let dir = tempfile::Builder::new().prefix("sonde-bench-pg-").tempdir()?;
+        let dir = tempfile::Builder::new()
+            .prefix("sonde-bench-pg-")
+            .tempdir()?;
         std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid))?;
         let data = dir.path().join("data");
         let out = as_postgres("initdb", uid, gid)
@@ -89,7 +91,14 @@ impl Postgres {
 
     fn psql(&self, database: &str, sql: &str) -> anyhow::Result<()> {
         let out = Command::new("psql")
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "postgres"])
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+            ])
             .args(["-d", database, "-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
             .output()
             .context("running psql")?;

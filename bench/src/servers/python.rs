@@ -42,9 +42,7 @@ impl Venv {
             .lines()
             .filter(|l| {
                 let name = l.split("==").next().unwrap_or_default().to_lowercase();
-                wanted.contains(&name)
-                    || name == "opentelemetry-sdk"
-                    || name == "opentelemetry-api"
+                wanted.contains(&name) || name == "opentelemetry-sdk" || name == "opentelemetry-api"
             })
             .collect::<Vec<_>>()
             .join(", ")
@@ -85,7 +83,13 @@ pub fn ensure(root: &Path) -> anyhow::Result<Venv> {
         .is_ok_and(|o| o.status.success());
     if !complete {
         run(Command::new(&python)
-            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
             .args(PACKAGES))?;
     }
     Ok(venv)

@@ -17,7 +17,9 @@ pub struct Redis {
 
 impl Redis {
     pub fn start() -> anyhow::Result<Redis> {
-        let dir = tempfile::Builder::new().prefix("sonde-bench-redis-").tempdir()?;
+        let dir = tempfile::Builder::new()
+            .prefix("sonde-bench-redis-")
+            .tempdir()?;
         let port = net::free_port()?;
         let mut cmd = Command::new("redis-server");
         cmd.args(["--bind", "127.0.0.1", "--port", &port.to_string()])
@@ -70,7 +72,10 @@ fn parse_csv(text: &str) -> Vec<BenchLine> {
     let Some(head) = lines.next() else {
         return Vec::new();
     };
-    let cols: Vec<String> = head.split(',').map(|c| c.trim_matches('"').to_owned()).collect();
+    let cols: Vec<String> = head
+        .split(',')
+        .map(|c| c.trim_matches('"').to_owned())
+        .collect();
     let at = |name: &str| cols.iter().position(|c| c == name);
     let (Some(test), Some(rps), Some(p99)) = (at("test"), at("rps"), at("p99_latency_ms")) else {
         return Vec::new();
