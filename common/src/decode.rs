@@ -202,7 +202,8 @@ mod tests {
             peer_addr: [127, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
             comm: *b"curl\0\0\0\0\0\0\0\0\0\0\0\0",
         };
-        let decoded = decode(&encode::conn(&ev)).unwrap();
+        let bytes = encode::conn(&ev);
+        let decoded = decode(&bytes).unwrap();
         let Event::ConnOpen(c) = decoded else {
             panic!()
         };
@@ -214,7 +215,8 @@ mod tests {
     #[test]
     fn small_events_round_trip() {
         for k in [kind::CONN_CLOSE, kind::PROC_EXEC, kind::PROC_EXIT] {
-            let ev = decode(&encode::small(k, header())).unwrap();
+            let bytes = encode::small(k, header());
+            let ev = decode(&bytes).unwrap();
             assert_eq!(ev.header().kind, k);
             assert_eq!(ev.header().pid, 42);
         }

@@ -66,9 +66,9 @@ fn make_spans(count: usize) -> Vec<SpanRecord> {
                     "GET /items/{id}".into(),
                     SpanKind::Server,
                     vec![
-                        ("http.request.method".into(), "GET".into()),
-                        ("http.route".into(), "/items/{id}".into()),
-                        ("http.response.status_code".into(), AttrValue::Int(500)),
+                        ("http.request.method", "GET".into()),
+                        ("http.route", "/items/{id}".into()),
+                        ("http.response.status_code", AttrValue::Int(500)),
                     ],
                 );
                 span.status = SpanStatus::Error {
@@ -80,13 +80,13 @@ fn make_spans(count: usize) -> Vec<SpanRecord> {
                     "SELECT items".into(),
                     SpanKind::Client,
                     vec![
-                        ("db.system.name".into(), "postgresql".into()),
+                        ("db.system.name", "postgresql".into()),
                         (
-                            "db.query.text".into(),
+                            "db.query.text",
                             format!("SELECT * FROM items -- {n}").into(),
                         ),
-                        ("server.port".into(), AttrValue::Int(5432)),
-                        ("sonde.partial".into(), AttrValue::Bool(n.is_multiple_of(2))),
+                        ("server.port", AttrValue::Int(5432)),
+                        ("sonde.partial", AttrValue::Bool(n.is_multiple_of(2))),
                     ],
                 )
             }
@@ -115,7 +115,7 @@ fn expected_attributes(span: &SpanRecord) -> BTreeMap<String, String> {
                 AttrValue::Int(i) => i.to_string(),
                 AttrValue::Bool(b) => b.to_string(),
             };
-            (k.clone(), v)
+            (k.to_string(), v)
         })
         .collect()
 }

@@ -101,6 +101,7 @@ async fn psql_twenty_selects_exact_counts() -> anyhow::Result<()> {
         assert_eq!(s.attr("db.namespace"), Some(DATABASE));
         assert_eq!(s.attr("db.response.returned_rows"), Some("1"));
         assert_eq!(s.status_code, 0, "{}", describe(&spans));
+        assert_eq!(s.service_name(), Some("psql"));
         assert!(s.end_ns >= s.start_ns);
     }
     Ok(())

@@ -215,10 +215,9 @@ mod tests {
             .attributes
             .push(("http.response.status_code", AttrValue::Int(200)));
         let mut query = span(1, 2, Some(1), "SELECT items", 2);
-        query.attributes.push((
-            "db.query.text",
-            "SELECT * FROM items WHERE id = ?".into(),
-        ));
+        query
+            .attributes
+            .push(("db.query.text", "SELECT * FROM items WHERE id = ?".into()));
         query.end_unix_ns = query.start_unix_ns + 1_200_000;
         let cache = span(1, 3, Some(1), "GET", 1);
         // Children arrive before their parent and out of order.
@@ -281,8 +280,7 @@ mod tests {
     #[test]
     fn captured_text_stays_on_one_short_line() {
         let mut s = span(1, 1, None, "GET\r\n/x", 0);
-        s.attributes
-            .push(("db.query.text", "x".repeat(500).into()));
+        s.attributes.push(("db.query.text", "x".repeat(500).into()));
         let mut line = String::new();
         format_line(&s, 0, &mut line);
         assert_eq!(line.lines().count(), 1);

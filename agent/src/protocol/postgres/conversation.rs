@@ -187,12 +187,10 @@ impl Conversation {
                 self.push(Op::Sync { parse }, f.ts_ns, out);
             }
             b'F' => self.push(Op::FunctionCall, f.ts_ns, out),
-            b'X' => {
-                // The client leaves. It reads every answer before it does, so if the answers
-                // were lost in uncaptured bytes, they ended before this.
-                if self.backend_lost {
-                    self.flush_all(self.last_backend_ns, Incomplete::Desync, out);
-                }
+            // The client leaves. It reads every answer before it does, so if the answers were
+            // lost in uncaptured bytes, they ended before this.
+            b'X' if self.backend_lost => {
+                self.flush_all(self.last_backend_ns, Incomplete::Desync, out);
             }
             // Describe and Flush leave the group's statement still to be executed.
             b'D' | b'H' => self.unexecuted = unexecuted,
