@@ -13,8 +13,10 @@ use std::io::Write as _;
 use crate::trace::span::{AttrValue, SpanKind, SpanRecord, SpanStatus};
 
 /// The attributes worth a glance, shown in this order when present.
-const KEY_ATTRIBUTES: [&str; 4] = [
+const KEY_ATTRIBUTES: [&str; 5] = [
     "url.full",
+    // Server spans have no url.full; their path says which request it was.
+    "url.path",
     "http.response.status_code",
     "db.query.text",
     "db.response.status_code",
