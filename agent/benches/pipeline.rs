@@ -413,10 +413,10 @@ struct Harness {
 }
 
 impl Harness {
-    fn new(sink_port: u16) -> Harness {
+    fn new(sink_port: u16, thread_name: &str) -> Harness {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
-            .thread_name("bench-export")
+            .thread_name(thread_name)
             .enable_all()
             .build()
             .expect("a tokio runtime");
@@ -498,7 +498,7 @@ fn bench(c: &mut Criterion, sink_port: u16) {
     let mut group = c.benchmark_group("pipeline");
     for stream in STREAMS {
         let recording = record(stream);
-        let mut harness = Harness::new(sink_port);
+        let mut harness = Harness::new(sink_port, "bench-export-c");
         group.throughput(Throughput::Elements(recording.records.len() as u64));
         // Only the feeding is timed; between iterations the exporter drains the queue, as it
         // does between ring-buffer wake-ups, so no span is dropped and every span is freed
@@ -532,8 +532,8 @@ fn thread_cpu() -> Duration {
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
-/// CPU time of this process's threads named `bench-export`, from /proc/self/task.
-fn export_threads_cpu() -> Duration {
+/// CPU time of this process's threads named `name`, from /proc/self/task.
+fn export_threads_cpu(name: &str) -> Duration {
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
     let mut ticks = 0u64;
@@ -548,7 +548,7 @@ fn export_threads_cpu() -> Duration {
         let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
             continue;
         };
-        if !stat[open + 1..close].starts_with("bench-export") {
+        if &stat[open + 1..close] != name {
             continue;
         }
         let f: Vec<&str> = stat[close + 1..].split_whitespace().collect();
@@ -578,69 +578,105 @@ struct PassResult {
     export_bytes: u64,
 }
 
-fn pass(stream: &Stream, sink_port: u16, rounds: u32) -> PassResult {
+/// One stream's state during the second pass.
+struct Live {
+    stream: &'static Stream,
+    recording: Recording,
+    harness: Harness,
+    /// Span counters after the warm-up.
+    created0: u64,
+    exported0: u64,
+    dropped0: u64,
+    export_cpu0: Duration,
+    round_cpu: Vec<Duration>,
+}
+
+fn get(c: &AtomicU64) -> u64 {
+    c.load(Ordering::Relaxed)
+}
+
+/// The second pass over every stream. The CPU rounds go round-robin over the streams, so
+/// that a burst of other work on this shared machine slows them all alike.
+fn passes(sink_port: u16, rounds: u32) -> Vec<PassResult> {
     ROLE.with(|r| r.set(PIPELINE));
-    let recording = record(stream);
-    let mut harness = Harness::new(sink_port);
-    // Warm up: tables, the resource cache, the exporter's connection.
-    harness.feed(&recording);
-    harness.drain();
-    let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-    let stats = harness.stats.clone();
-    let (created0, exported0, dropped0) = (
-        get(&stats.spans_created),
-        get(&stats.spans_exported),
-        get(&stats.spans_dropped),
-    );
-    let export_cpu0 = export_threads_cpu();
+    let mut live: Vec<Live> = STREAMS
+        .iter()
+        .enumerate()
+        .map(|(i, stream)| {
+            let recording = record(stream);
+            let mut harness = Harness::new(sink_port, &export_thread_name(i));
+            // Warm up: tables, the resource cache, the exporter's connection.
+            harness.feed(&recording);
+            harness.drain();
+            let stats = harness.stats.clone();
+            Live {
+                stream,
+                recording,
+                harness,
+                created0: get(&stats.spans_created),
+                exported0: get(&stats.spans_exported),
+                dropped0: get(&stats.spans_dropped),
+                export_cpu0: export_threads_cpu(&export_thread_name(i)),
+                round_cpu: Vec::new(),
+            }
+        })
+        .collect();
     let wall0 = Instant::now();
-    let mut round_cpu = Vec::new();
     for _ in 0..rounds {
-        let cpu0 = thread_cpu();
-        harness.feed(&recording);
-        round_cpu.push(thread_cpu() - cpu0);
-        // Let the exporter keep up, as it would between ring-buffer wake-ups.
-        harness.drain();
+        for l in &mut live {
+            let cpu0 = thread_cpu();
+            l.harness.feed(&l.recording);
+            l.round_cpu.push(thread_cpu() - cpu0);
+            // Let the exporter keep up, as it would between ring-buffer wake-ups.
+            l.harness.drain();
+        }
     }
     let wall = wall0.elapsed();
-    let export_cpu = export_threads_cpu().saturating_sub(export_cpu0);
-    let pipeline_cpu: Duration = round_cpu.iter().sum();
-    // The median round: a round that shared its core's caches or its hyperthread sibling
-    // with other work on this machine runs slower on the CPU clock too.
-    round_cpu.sort();
-    let median_round_cpu = round_cpu[round_cpu.len() / 2];
-    let counted_spans0 = get(&stats.spans_created);
-    let (pa0, pb0) = allocs(PIPELINE);
-    let (ea0, eb0) = allocs(EXPORT);
-    COUNTING.store(true, Ordering::Relaxed);
-    for _ in 0..ALLOC_ROUNDS {
-        harness.feed(&recording);
-        harness.drain();
-    }
-    COUNTING.store(false, Ordering::Relaxed);
-    let counted_spans = get(&stats.spans_created) - counted_spans0;
-    let (pa1, pb1) = allocs(PIPELINE);
-    let (ea1, eb1) = allocs(EXPORT);
-    let result = PassResult {
-        name: stream.name,
-        events: recording.records.len() as u64 * u64::from(rounds),
-        spans_expected: recording.spans_expected * u64::from(rounds + ALLOC_ROUNDS),
-        spans_created: get(&stats.spans_created) - created0,
-        counted_spans,
-        spans_exported: get(&stats.spans_exported) - exported0,
-        spans_dropped: get(&stats.spans_dropped) - dropped0,
-        pipeline_cpu,
-        median_round_cpu,
-        events_per_round: recording.records.len() as u64,
-        wall,
-        export_cpu,
-        pipeline_allocs: pa1 - pa0,
-        pipeline_bytes: pb1 - pb0,
-        export_allocs: ea1 - ea0,
-        export_bytes: eb1 - eb0,
-    };
-    drop(harness);
-    result
+    live.into_iter()
+        .enumerate()
+        .map(|(i, mut l)| {
+            let export_cpu =
+                export_threads_cpu(&export_thread_name(i)).saturating_sub(l.export_cpu0);
+            let stats = l.harness.stats.clone();
+            let pipeline_cpu: Duration = l.round_cpu.iter().sum();
+            l.round_cpu.sort();
+            let median_round_cpu = l.round_cpu[l.round_cpu.len() / 2];
+            let counted_spans0 = get(&stats.spans_created);
+            let (pa0, pb0) = allocs(PIPELINE);
+            let (ea0, eb0) = allocs(EXPORT);
+            COUNTING.store(true, Ordering::Relaxed);
+            for _ in 0..ALLOC_ROUNDS {
+                l.harness.feed(&l.recording);
+                l.harness.drain();
+            }
+            COUNTING.store(false, Ordering::Relaxed);
+            let (pa1, pb1) = allocs(PIPELINE);
+            let (ea1, eb1) = allocs(EXPORT);
+            PassResult {
+                name: l.stream.name,
+                events: l.recording.records.len() as u64 * u64::from(rounds),
+                spans_expected: l.recording.spans_expected * u64::from(rounds + ALLOC_ROUNDS),
+                spans_created: get(&stats.spans_created) - l.created0,
+                counted_spans: get(&stats.spans_created) - counted_spans0,
+                spans_exported: get(&stats.spans_exported) - l.exported0,
+                spans_dropped: get(&stats.spans_dropped) - l.dropped0,
+                pipeline_cpu,
+                median_round_cpu,
+                events_per_round: l.recording.records.len() as u64,
+                wall,
+                export_cpu,
+                pipeline_allocs: pa1 - pa0,
+                pipeline_bytes: pb1 - pb0,
+                export_allocs: ea1 - ea0,
+                export_bytes: eb1 - eb0,
+            }
+        })
+        .collect()
+}
+
+/// The export runtime's thread name for stream `i` (at most 15 bytes: the kernel's limit).
+fn export_thread_name(i: usize) -> String {
+    format!("bench-export-{i}")
 }
 
 impl PassResult {
@@ -652,8 +688,9 @@ impl PassResult {
     fn json(&self) -> String {
         format!(
             "{{\"name\":\"{}\",\"events\":{},\"spans_expected\":{},\"spans_created\":{},\
-             \"counted_spans\":{},\"spans_exported\":{},\"spans_dropped\":{},\"pipeline_cpu_ns\":{},\
-             \"median_round_cpu_ns\":{},\"events_per_round\":{},\"wall_ns\":{},\
+             \"counted_spans\":{},\"spans_exported\":{},\"spans_dropped\":{},\
+             \"pipeline_cpu_ns\":{},\"median_round_cpu_ns\":{},\"events_per_round\":{},\
+             \"wall_ns\":{},\
              \"export_cpu_ns\":{},\"pipeline_allocs\":{},\"pipeline_bytes\":{},\
              \"export_allocs\":{},\"export_bytes\":{}}}",
             self.name,
@@ -677,8 +714,9 @@ impl PassResult {
 
     fn print(&self) {
         println!(
-            "{}: {:.0} events per pipeline-CPU-second (median round); {}/{} spans created, {} exported, {} \
-             dropped; per span: pipeline {:.1} allocations ({:.0} B), export {:.1} allocations \
+            "{}: {:.0} events per pipeline-CPU-second (median round); {}/{} spans created, \
+             {} exported, {} dropped; per span: pipeline {:.1} allocations ({:.0} B), \
+             export {:.1} allocations \
              ({:.0} B), export CPU {:.2} µs",
             self.name,
             self.events_per_round as f64 / self.median_round_cpu.as_secs_f64(),
@@ -719,7 +757,7 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(30);
-    let results: Vec<PassResult> = STREAMS.iter().map(|s| pass(s, sink_port, rounds)).collect();
+    let results = passes(sink_port, rounds);
     for r in &results {
         r.print();
     }

@@ -2,7 +2,7 @@
 //! scratch directory for logs.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
@@ -79,6 +79,8 @@ pub struct Ctx {
     pub work: TempDir,
     /// Tracing programs found loaded during runs without sonde (someone else's), by id.
     pub foreign: RefCell<BTreeMap<u32, String>>,
+    /// Ids of the programs this harness's own agents loaded (kernel ids are never reused).
+    pub own: RefCell<BTreeSet<u32>>,
 }
 
 impl Ctx {
@@ -93,11 +95,20 @@ impl Ctx {
         format!("{date}, {}", self.mode.label())
     }
 
-    /// Call before a run without sonde: remembers other tracing programs loaded now.
+    /// Remembers the programs an agent of this harness holds, so they are not foreign.
+    pub fn note_own_programs(&self, ids: impl IntoIterator<Item = u32>) {
+        self.own.borrow_mut().extend(ids);
+    }
+
+    /// Call before a run without sonde: remembers other tracing programs loaded now (the
+    /// last run's agent may still be unloading; its programs are known and left out).
     pub fn note_foreign_programs(&self) {
-        self.foreign
-            .borrow_mut()
-            .extend(crate::bpfstats::tracing_programs());
+        let own = self.own.borrow();
+        self.foreign.borrow_mut().extend(
+            crate::bpfstats::tracing_programs()
+                .into_iter()
+                .filter(|(id, _)| !own.contains(id)),
+        );
     }
 
     /// A paragraph for the section if other tracing programs were seen since the last call.

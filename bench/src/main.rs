@@ -91,6 +91,7 @@ fn main() -> anyhow::Result<()> {
         sink: sink::Sink::start()?,
         work: tempfile::Builder::new().prefix("sonde-bench-").tempdir()?,
         foreign: Default::default(),
+        own: Default::default(),
     };
     let report = Report::new(
         &root.join(&args.out),

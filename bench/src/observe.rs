@@ -94,6 +94,7 @@ pub fn with_agent<T>(
     std::thread::sleep(SETTLE);
     let pid = agent.pid();
     let bpf_before = bpfstats::snapshot(pid)?;
+    ctx.note_own_programs(bpf_before.keys().copied());
     let threads_before = procfs::threads(pid);
     let cpu_before = procfs::cpu_time(pid)?;
     let idle_peak_rss = procfs::peak_rss(pid)?;

@@ -68,28 +68,27 @@ fn try_sys_exit(ctx: &RawTracePointContext) -> Result<(), i64> {
         _ => return Ok(()),
     }
     let ret: i64 = ctx.arg(1);
+    // Failed calls (EAGAIN reads of non-blocking servers above all) carry no data; a
+    // non-blocking connect "fails" with EINPROGRESS and still opens a connection.
+    if ret < 0 && nr != CONNECT {
+        return Ok(());
+    }
     let pid_tgid = bpf_get_current_pid_tgid();
     let tgid = (pid_tgid >> 32) as u32;
     let tid = pid_tgid as u32;
-    // SAFETY: as above; one read of the three argument registers.
-    let args = unsafe {
-        Args {
-            a0: bpf_probe_read_kernel(&(*regs).rdi).map_err(|e| e as i64)?,
-            a1: bpf_probe_read_kernel(&(*regs).rsi).map_err(|e| e as i64)?,
-            a2: bpf_probe_read_kernel(&(*regs).rdx).map_err(|e| e as i64)?,
-        }
-    };
 
     if tgid == self_tgid() {
         // sonde's own connections: remember the local port so the far end is never traced.
         if nr == CONNECT
             && (ret == 0 || ret == -EINPROGRESS)
-            && let Ok(Some(info)) = tcp_socket(args.a0 as u32)
+            && let Ok(Some(info)) = tcp_socket(arg(regs, 0)? as u32)
         {
             let _ = SELF_PORTS.insert(info.local_port as u32, 1, 0);
         }
         return Ok(());
     }
+    // The process filter comes before any argument is read: unwatched processes pay as
+    // little as possible.
     let flags = filter_flags();
     let pid_selected = flags & filter::BY_PID != 0 && WATCH_PIDS.get_ptr(tgid).is_some();
     if flags & (filter::BY_PID | filter::BY_PORT) != 0
@@ -98,6 +97,12 @@ fn try_sys_exit(ctx: &RawTracePointContext) -> Result<(), i64> {
     {
         return Ok(());
     }
+    // Only the first three arguments matter for the calls handled here.
+    let args = Args {
+        a0: arg(regs, 0)?,
+        a1: arg(regs, 1)?,
+        a2: arg(regs, 2)?,
+    };
     // Packed into one argument: BPF subprograms take at most five.
     let selection = flags | if pid_selected { PID_SELECTED } else { 0 };
     let header = EventHeader {
@@ -166,6 +171,20 @@ fn try_sys_exit(ctx: &RawTracePointContext) -> Result<(), i64> {
         }
     }
     Ok(())
+}
+
+/// Syscall argument `n` (0..=2) from the saved user registers (rdi, rsi, rdx on x86_64).
+#[inline(always)]
+fn arg(regs: *const pt_regs, n: u32) -> Result<u64, i64> {
+    // SAFETY: kernel pointer from the tracepoint, read through the checking helper.
+    unsafe {
+        match n {
+            0 => bpf_probe_read_kernel(&(*regs).rdi),
+            1 => bpf_probe_read_kernel(&(*regs).rsi),
+            _ => bpf_probe_read_kernel(&(*regs).rdx),
+        }
+    }
+    .map_err(|e| e as i64)
 }
 
 /// struct msghdr on x86_64: msg_iov at byte 16, msg_iovlen at byte 24 (56 bytes in all).

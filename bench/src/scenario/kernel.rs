@@ -155,6 +155,7 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<Section> {
         ] {
             let log = ctx.log_dir(&format!("kernel-{round}-{}", paths[0] as u8))?;
             let agent = Agent::start(&ctx.sonde, &selection, &ctx.sink.endpoint(), &log)?;
+            ctx.note_own_programs(bpfstats::snapshot(agent.pid())?.keys().copied());
             std::thread::sleep(Duration::from_millis(300));
             for &m in probe::MODES {
                 let n = count(ctx.mode, m);

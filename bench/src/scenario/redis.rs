@@ -171,9 +171,11 @@ fn section(ctx: &Ctx, variants: &[Variant]) -> Section {
         "redis-server 7.0 (no persistence) on 127.0.0.1; `redis-benchmark -n {} -P 1 -c 16 -t \
          get,set --csv`. Each round runs the three variants back to back; {} rounds; ratios \
          are medians of the per-round ratios against the run without sonde in the same round. \
-         `--pid` watches redis-server only (the server side); `--port` watches every \
-         connection with the Redis port at either end, so redis-benchmark's side is captured \
-         too (twice the events).\n\n",
+         `--pid` watches redis-server only: the server side, for which sonde makes no spans \
+         (its Redis spans are CLIENT spans), so this is the capture cost alone; `--port` \
+         watches every connection with the Redis port at either end, so redis-benchmark's \
+         side is captured too (twice the events) and every operation becomes a span. The \
+         target is judged on `--port`.\n\n",
         ctx.mode.redis_requests(),
         base.runs.len()
     );
@@ -207,26 +209,46 @@ fn section(ctx: &Ctx, variants: &[Variant]) -> Section {
             ));
         }
     }
-    let r = combined_ratio[1];
+    // Judged where sonde does its job: only with the client side watched does it make spans
+    // (Redis spans are CLIENT spans); the server-only variant shows the cheaper capture cost.
+    let r = combined_ratio[2];
     let met = r >= 0.90;
+    let both = &variants[2];
+    let ops: u64 = both.runs.iter().map(|(run, _)| run.ops).sum();
+    let costs: Vec<&AgentCost> = both.runs.iter().filter_map(|(_, c)| c.as_ref()).collect();
+    let sonde_us = costs.iter().map(|c| c.cpu.as_secs_f64()).sum::<f64>() * 1e6 / ops.max(1) as f64;
+    let kernel_us = observe::total_progs(&costs)
+        .values()
+        .map(|p| p.run_time_ns as f64)
+        .sum::<f64>()
+        / 1000.0
+        / ops.max(1) as f64;
+    let why = format!(
+        "per operation sonde's process uses {sonde_us:.2} µs and its kernel programs \
+         {kernel_us:.2} µs (4 captured syscalls: both ends' read and write), against \
+         redis-server's own \
+         {:.2} µs, on the 2 cores redis-server and redis-benchmark saturate",
+        median(&col(base, &|r: &Run| r.server_us_per_op()))
+    );
     Section {
         id: "4-redis".into(),
         title: "4. Redis: redis-benchmark".into(),
         stamp: ctx.stamp(),
         body,
         targets: vec![Target {
-            what: "redis-benchmark ops/s, sonde --pid redis-server / without".into(),
+            what: "redis-benchmark ops/s, with sonde (`--port`: both ends, spans made) / without"
+                .into(),
             target: "≥ 0.90".into(),
             measured: format!(
-                "{} (both ends watched: {})",
+                "{} (server side only, `--pid redis-server`, no spans: {})",
                 ratio(r),
-                ratio(combined_ratio[2])
+                ratio(combined_ratio[1])
             ),
             met: Some(met),
             note: if met {
-                String::new()
+                why
             } else {
-                format!("short by {:.3}", 0.90 - r)
+                format!("short by {:.3}: {why}", 0.90 - r)
             },
         }],
         problems,
