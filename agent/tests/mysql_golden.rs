@@ -4,47 +4,22 @@
 //! `SONDE_BLESS=1 cargo test -p sonde --test mysql_golden` rewrites the `.expected` files;
 //! review the diff before keeping it.
 
+mod fixture_stream;
 mod mysql_fixture;
 
-use mysql_fixture::{expected_lines, load_all, render, run};
+use fixture_stream::{check_golden, check_required, fixtures};
+use mysql_fixture::{Mysql, run};
 
 #[test]
 fn every_fixture_gives_its_expected_exchanges() {
-    let bless = std::env::var_os("SONDE_BLESS").is_some();
-    let mut failures = Vec::new();
-    let fixtures = load_all();
-    for fixture in &fixtures {
-        let got: Vec<String> = run(fixture, &fixture.steps).iter().map(render).collect();
-        if bless {
-            let mut text = got.join("\n");
-            text.push('\n');
-            std::fs::write(&fixture.expected_path, text).expect("write expected");
-            continue;
-        }
-        let want = expected_lines(fixture);
-        if got != want {
-            failures.push(format!(
-                "{}:\n  expected:\n    {}\n  got:\n    {}",
-                fixture.name,
-                want.join("\n    "),
-                got.join("\n    ")
-            ));
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "{} of {} fixtures differ:\n{}",
-        failures.len(),
-        fixtures.len(),
-        failures.join("\n")
-    );
+    check_golden::<Mysql>();
 }
 
 /// Passwords of the recorded sessions (`@secret`) appear in no field of any exchange.
 #[test]
 fn no_secret_reaches_an_exchange() {
     let mut checked = 0;
-    for fixture in load_all() {
+    for fixture in fixtures::<Mysql>() {
         let exchanges = run(&fixture, &fixture.steps);
         for secret in &fixture.secrets {
             checked += 1;
@@ -63,8 +38,7 @@ fn no_secret_reaches_an_exchange() {
 
 #[test]
 fn the_required_fixtures_exist() {
-    let names: Vec<String> = load_all().into_iter().map(|f| f.name).collect();
-    for required in [
+    check_required::<Mysql>(&[
         "cli_handshake_select",
         "cli_init_db",
         "python_prepared_execute_3x",
@@ -73,10 +47,5 @@ fn the_required_fixtures_exist() {
         "cli_large_result_gaps",
         "ssl_request",
         "password_never_captured",
-    ] {
-        assert!(
-            names.iter().any(|n| n == required),
-            "missing fixture {required}"
-        );
-    }
+    ]);
 }

@@ -4,47 +4,20 @@
 //! `SONDE_BLESS=1 cargo test -p sonde --test postgres_golden` rewrites the `.expected` files;
 //! review the diff before keeping it.
 
-mod http_fixture;
+mod fixture_stream;
 mod pg_fixture;
 
-use pg_fixture::{expected_lines, load_all, render, run_fixture};
+use fixture_stream::{Step, check_golden, check_required, fixtures};
+use pg_fixture::{Postgres, run_fixture};
 
 #[test]
 fn every_fixture_gives_its_expected_exchanges() {
-    let bless = std::env::var_os("SONDE_BLESS").is_some();
-    let mut failures = Vec::new();
-    let fixtures = load_all();
-    for fixture in &fixtures {
-        let got: Vec<String> = run_fixture(fixture).iter().map(render).collect();
-        if bless {
-            let mut text = got.join("\n");
-            text.push('\n');
-            std::fs::write(&fixture.expected_path, text).expect("write expected");
-            continue;
-        }
-        let want = expected_lines(fixture);
-        if got != want {
-            failures.push(format!(
-                "{}:\n  expected:\n    {}\n  got:\n    {}",
-                fixture.name,
-                want.join("\n    "),
-                got.join("\n    ")
-            ));
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "{} of {} fixtures differ:\n{}",
-        failures.len(),
-        fixtures.len(),
-        failures.join("\n")
-    );
+    check_golden::<Postgres>();
 }
 
 #[test]
 fn the_required_fixtures_exist() {
-    let names: Vec<String> = load_all().into_iter().map(|f| f.name).collect();
-    for required in [
+    check_required::<Postgres>(&[
         "psql_simple_query",
         "psql_multi_statement",
         "pgbench_prepared_named_statement",
@@ -67,12 +40,7 @@ fn the_required_fixtures_exist() {
         "psql_killed_mid_query",
         "midstream_simple_query",
         "midstream_unknown_prepared_statement",
-    ] {
-        assert!(
-            names.iter().any(|n| n == required),
-            "missing fixture {required}"
-        );
-    }
+    ]);
 }
 
 /// The password (cleartext in `auth_cleartext_password`) is in the byte stream, and in no
@@ -80,7 +48,7 @@ fn the_required_fixtures_exist() {
 #[test]
 fn passwords_never_reach_an_exchange() {
     const SECRET: &str = "hunter2-secret";
-    for fixture in load_all()
+    for fixture in fixtures::<Postgres>()
         .into_iter()
         .filter(|f| f.name.starts_with("auth_"))
     {
@@ -93,14 +61,12 @@ fn passwords_never_reach_an_exchange() {
             fixture.name
         );
     }
-    let cleartext = load_all()
+    let cleartext = fixtures::<Postgres>()
         .into_iter()
         .find(|f| f.name == "auth_cleartext_password")
         .expect("fixture");
     let on_the_wire = cleartext.steps.iter().any(|s| match s {
-        http_fixture::Step::Chunk(c) => {
-            c.data.windows(SECRET.len()).any(|w| w == SECRET.as_bytes())
-        }
+        Step::Chunk(c) => c.data.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()),
         _ => false,
     });
     assert!(on_the_wire, "the fixture should carry the password");

@@ -9,24 +9,19 @@
 
 #![no_main]
 
-use std::time::Duration;
+mod common;
 
 use libfuzzer_sys::fuzz_target;
 use sonde::protocol::postgres::{Opening, PostgresParser};
-use sonde::protocol::{Chunk, Direction, ParserLimits, ProtocolParser};
+use sonde::protocol::{Direction, ProtocolParser};
 
-const MAX_HEADER_BYTES: usize = 256;
-const MAX_PENDING: usize = 4;
+use common::{MAX_HEADER_BYTES, MAX_PENDING};
 
 fuzz_target!(|input: &[u8]| {
-    let Some((&how, mut rest)) = input.split_first() else {
+    let Some((&how, rest)) = input.split_first() else {
         return;
     };
-    let limits = ParserLimits {
-        max_header_bytes: MAX_HEADER_BYTES,
-        max_pending: MAX_PENDING,
-        request_timeout: Duration::from_millis(50),
-    };
+    let limits = common::limits();
     let opening = if how & 1 == 0 {
         Opening::Startup
     } else {
@@ -39,29 +34,10 @@ fuzz_target!(|input: &[u8]| {
     };
     let mut parser = PostgresParser::new(limits, frontend, opening);
     let mut out = Vec::new();
-    let mut ts_ns = 0u64;
-    while let [control, gap, tail @ ..] = rest {
-        let captured = usize::from(control >> 1).min(tail.len());
-        let (data, after) = tail.split_at(captured);
-        rest = after;
-        ts_ns += 10_000_000;
-        let direction = if control & 1 == 0 {
-            Direction::Ingress
-        } else {
-            Direction::Egress
-        };
-        // Gaps from a few bytes to a few MiB, so that both small and large skips happen.
-        let gap_len = u32::from(*gap & 0x7f) << ((*gap >> 7) * 15);
-        let chunk = Chunk {
-            direction,
-            tid: 1,
-            ts_ns,
-            len: captured as u32 + gap_len,
-            data,
-        };
+    for (chunk, expire) in common::chunks(rest) {
         parser.feed(&chunk, &mut out);
-        if *gap == 0xff {
-            parser.expire(ts_ns, &mut out);
+        if expire {
+            parser.expire(chunk.ts_ns, &mut out);
         }
         assert!(parser.pending_len() <= MAX_PENDING);
         // Two kept message starts and the resynchronisation window (twice its size while

@@ -8,24 +8,19 @@
 
 #![no_main]
 
-use std::time::Duration;
+mod common;
 
 use libfuzzer_sys::fuzz_target;
+use sonde::protocol::Role;
 use sonde::protocol::redis::RedisParser;
-use sonde::protocol::{Chunk, Direction, ParserLimits, Role};
 
-const MAX_HEADER_BYTES: usize = 256;
-const MAX_PENDING: usize = 4;
+use common::{MAX_HEADER_BYTES, MAX_PENDING};
 
 fuzz_target!(|input: &[u8]| {
-    let Some((&role, mut rest)) = input.split_first() else {
+    let Some((&role, rest)) = input.split_first() else {
         return;
     };
-    let limits = ParserLimits {
-        max_header_bytes: MAX_HEADER_BYTES,
-        max_pending: MAX_PENDING,
-        request_timeout: Duration::from_millis(50),
-    };
+    let limits = common::limits();
     let role = if role & 1 == 0 {
         Role::Client
     } else {
@@ -33,29 +28,10 @@ fuzz_target!(|input: &[u8]| {
     };
     let mut parser = RedisParser::new(limits, role);
     let mut out = Vec::new();
-    let mut ts_ns = 0u64;
-    while let [control, gap, tail @ ..] = rest {
-        let captured = usize::from(control >> 1).min(tail.len());
-        let (data, after) = tail.split_at(captured);
-        rest = after;
-        ts_ns += 10_000_000;
-        let direction = if control & 1 == 0 {
-            Direction::Ingress
-        } else {
-            Direction::Egress
-        };
-        // Gaps from a few bytes to a few MiB, so that both small and large skips happen.
-        let gap_len = u32::from(*gap & 0x7f) << ((*gap >> 7) * 15);
-        let chunk = Chunk {
-            direction,
-            tid: 1,
-            ts_ns,
-            len: captured as u32 + gap_len,
-            data,
-        };
+    for (chunk, expire) in common::chunks(rest) {
         parser.feed(&chunk, &mut out);
-        if *gap == 0xff {
-            parser.expire(ts_ns, &mut out);
+        if expire {
+            parser.expire(chunk.ts_ns, &mut out);
         }
         assert!(parser.pending_len() <= MAX_PENDING);
         assert!(parser.streams_held_bytes() <= 2 * MAX_HEADER_BYTES);

@@ -1,14 +1,17 @@
 //! Recorded byte streams of one connection, protocol-neutral: reads the `.stream` format of
-//! `tests/fixtures/http/README.md` (chunks, gaps, times, threads, expire, limits) and cuts
-//! chunks into smaller reads for the split tests. Each protocol's test renders exchanges its
-//! own way.
+//! `tests/fixtures/http/README.md` (chunks, gaps, times, threads, expire, limits) with the
+//! additions of `tests/fixtures/mysql/README.md` (`+` continuation lines, `@ports`,
+//! `@secret`), cuts chunks into smaller reads, and drives the golden and split tests. Each
+//! protocol renders its exchanges its own way, through a [`Replay`] adapter.
 
 #![allow(dead_code, reason = "each test binary uses a different part")]
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use sonde::protocol::{Chunk, Direction, ParserLimits};
+use sonde::protocol::{
+    Chunk, DbExchange, Direction, Exchange, Incomplete, ParserLimits, ProtocolParser, Role,
+};
 
 /// Default spacing of chunk timestamps.
 const TICK_NS: u64 = 1000;
@@ -45,7 +48,11 @@ pub enum Step {
 pub struct Fixture {
     pub name: String,
     pub limits: ParserLimits,
+    /// (local, peer) ports of the connection, as detection sees them (`@ports`).
+    pub ports: Option<(u16, u16)>,
     pub steps: Vec<Step>,
+    /// Strings that no exchange may contain (passwords of the recorded session, `@secret`).
+    pub secrets: Vec<String>,
     /// When the connection closes (after the last step).
     pub close_ns: u64,
     pub expected_path: PathBuf,
@@ -78,7 +85,9 @@ pub fn load(path: &Path) -> Fixture {
         .to_owned();
     let text = std::fs::read_to_string(path).expect("fixture readable");
     let mut limits = ParserLimits::default();
-    let mut steps = Vec::new();
+    let mut ports = None;
+    let mut secrets = Vec::new();
+    let mut steps: Vec<Step> = Vec::new();
     let (mut tid, mut next_ts) = (DEFAULT_TID, TICK_NS);
     let mut last_ts = 0;
     for (n, line) in text.lines().enumerate() {
@@ -104,6 +113,12 @@ pub fn load(path: &Path) -> Fixture {
                         }
                     }
                 }
+                Some("ports") => {
+                    let local = number(words.next(), &at) as u16;
+                    let peer = number(words.next(), &at) as u16;
+                    ports = Some((local, peer));
+                }
+                Some("secret") => secrets.push(directive["secret".len()..].trim().to_owned()),
                 Some("tid") => {
                     tid = u32::try_from(number(words.next(), &at)).expect("tid fits u32")
                 }
@@ -117,10 +132,25 @@ pub fn load(path: &Path) -> Fixture {
             }
             continue;
         }
+        if let Some(more) = line.strip_prefix("+ ") {
+            let Some(Step::Chunk(chunk)) = steps.last_mut() else {
+                panic!("{}: `+` continues a chunk, but none came before", at());
+            };
+            assert_eq!(
+                chunk.len as usize,
+                chunk.data.len(),
+                "{}: `+` after a chunk with a gap",
+                at()
+            );
+            let bytes = unescape(more, &at);
+            chunk.len += u32::try_from(bytes.len()).expect("chunk size");
+            chunk.data.extend(bytes);
+            continue;
+        }
         let (direction, rest) = match line.as_bytes().first() {
             Some(b'>') => (Direction::Egress, &line[1..]),
             Some(b'<') => (Direction::Ingress, &line[1..]),
-            _ => panic!("{}: a line starts with >, <, @ or #", at()),
+            _ => panic!("{}: a line starts with >, <, +, @ or #", at()),
         };
         let (gap, payload) = match rest.strip_prefix('+') {
             Some(g) => {
@@ -145,7 +175,9 @@ pub fn load(path: &Path) -> Fixture {
         expected_path: path.with_extension("expected"),
         name,
         limits,
+        ports,
         steps,
+        secrets,
         close_ns: last_ts + TICK_NS,
     }
 }
@@ -248,9 +280,21 @@ pub fn split_chunk(c: &RecordedChunk, mut cuts: Vec<u32>) -> Vec<RecordedChunk> 
 /// The steps with each chunk cut into reads: `fine` cuts every captured byte apart (chunks
 /// of up to 4 KiB captured), otherwise up to `max_cuts` random cuts per chunk.
 pub fn split_steps(fixture: &Fixture, seed: u64, max_cuts: u64, fine: bool) -> Vec<Step> {
+    split_steps_after(fixture, 0, seed, max_cuts, fine)
+}
+
+/// As [`split_steps`], but the first `whole` steps stay as recorded (the chunks detection
+/// looks at: it sees one whole syscall at a time).
+pub fn split_steps_after(
+    fixture: &Fixture,
+    whole: usize,
+    seed: u64,
+    max_cuts: u64,
+    fine: bool,
+) -> Vec<Step> {
     let mut rng = Rng(seed | 1);
-    let mut steps = Vec::new();
-    for step in &fixture.steps {
+    let mut steps = fixture.steps[..whole].to_vec();
+    for step in &fixture.steps[whole..] {
         let Step::Chunk(c) = step else {
             steps.push(step.clone());
             continue;
@@ -264,4 +308,162 @@ pub fn split_steps(fixture: &Fixture, seed: u64, max_cuts: u64, fine: bool) -> V
         steps.extend(split_chunk(c, cuts).into_iter().map(Step::Chunk));
     }
     steps
+}
+
+/// Replays `steps` through `parser`, then closes the connection at `close_ns`.
+pub fn replay(parser: &mut dyn ProtocolParser, steps: &[Step], close_ns: u64) -> Vec<Exchange> {
+    let mut out = Vec::new();
+    for step in steps {
+        match step {
+            Step::Chunk(c) => parser.feed(&c.as_chunk(), &mut out),
+            Step::Expire(now) => parser.expire(*now, &mut out),
+        }
+    }
+    parser.close(close_ns, &mut out);
+    out
+}
+
+/// The database exchanges of `out` (a database parser gives no other kind).
+pub fn db_exchanges(out: Vec<Exchange>) -> Vec<DbExchange> {
+    out.into_iter()
+        .map(|x| match x {
+            Exchange::Db(d) => d,
+            other => panic!("not a database exchange: {other:?}"),
+        })
+        .collect()
+}
+
+/// `client` or `server`, as every protocol renders a role.
+pub fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Client => "client",
+        Role::Server => "server",
+    }
+}
+
+/// How an exchange ended, as every protocol renders it.
+pub fn end_name(incomplete: Option<Incomplete>) -> &'static str {
+    match incomplete {
+        None => "ok",
+        Some(Incomplete::Timeout) => "timeout",
+        Some(Incomplete::ConnectionClosed) => "closed",
+        Some(Incomplete::Desync) => "desync",
+    }
+}
+
+/// What the golden and split tests need of one protocol.
+pub trait Replay {
+    /// The directory under `tests/fixtures`.
+    const PROTOCOL: &'static str;
+
+    /// How many leading steps the split tests leave whole (those detection looks at).
+    fn whole_steps(_fixture: &Fixture) -> usize {
+        0
+    }
+
+    /// The rendered lines of replaying `steps` of `fixture` (from detection to close).
+    fn rendered(fixture: &Fixture, steps: &[Step]) -> Vec<String>;
+}
+
+/// Every fixture of the protocol, sorted by name.
+pub fn fixtures<R: Replay>() -> Vec<Fixture> {
+    load_all(&fixture_dir(R::PROTOCOL))
+}
+
+/// Every fixture renders as its `.expected` file says; with `SONDE_BLESS` set, rewrites the
+/// `.expected` files instead.
+pub fn check_golden<R: Replay>() {
+    let bless_mode = std::env::var_os("SONDE_BLESS").is_some();
+    let mut failures = Vec::new();
+    let fixtures = fixtures::<R>();
+    for fixture in &fixtures {
+        let got = R::rendered(fixture, &fixture.steps);
+        if bless_mode {
+            bless(fixture, &got);
+            continue;
+        }
+        let want = expected_lines(fixture);
+        if got != want {
+            failures.push(format!(
+                "{}:\n  expected:\n    {}\n  got:\n    {}",
+                fixture.name,
+                want.join("\n    "),
+                got.join("\n    ")
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} fixtures differ:\n{}",
+        failures.len(),
+        fixtures.len(),
+        failures.join("\n")
+    );
+}
+
+/// Each of `required` is the name of a fixture of the protocol.
+pub fn check_required<R: Replay>(required: &[&str]) {
+    let names: Vec<String> = fixtures::<R>().into_iter().map(|f| f.name).collect();
+    for required in required {
+        assert!(
+            names.iter().any(|n| n == required),
+            "missing fixture {required}"
+        );
+    }
+}
+
+/// Every captured byte in its own read renders as the chunks as recorded.
+pub fn check_every_byte_split<R: Replay>() {
+    for fixture in fixtures::<R>() {
+        let whole = R::rendered(&fixture, &fixture.steps);
+        let split = split_steps_after(&fixture, R::whole_steps(&fixture), 1, 0, true);
+        assert_eq!(
+            R::rendered(&fixture, &split),
+            whole,
+            "fixture {}",
+            fixture.name
+        );
+    }
+}
+
+/// Up to `max_cuts` random cuts per chunk (from `seed`) render as the chunks as recorded.
+pub fn check_random_split<R: Replay>(
+    seed: u64,
+    max_cuts: u64,
+) -> Result<(), proptest::test_runner::TestCaseError> {
+    for fixture in fixtures::<R>() {
+        let whole = R::rendered(&fixture, &fixture.steps);
+        let split = split_steps_after(&fixture, R::whole_steps(&fixture), seed, max_cuts, false);
+        proptest::prop_assert_eq!(
+            R::rendered(&fixture, &split),
+            whole,
+            "fixture {} split into {} steps",
+            fixture.name,
+            split.len()
+        );
+    }
+    Ok(())
+}
+
+/// The split tests of one protocol: `split_tests!(HttpReplay);` in a test binary.
+#[macro_export]
+macro_rules! split_tests {
+    ($replay:ty) => {
+        #[test]
+        fn every_byte_in_its_own_read_changes_nothing() {
+            $crate::fixture_stream::check_every_byte_split::<$replay>();
+        }
+
+        proptest::proptest! {
+            #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+            #[test]
+            fn any_split_of_the_reads_changes_nothing(
+                seed in proptest::prelude::any::<u64>(),
+                max_cuts in 1u64..12,
+            ) {
+                $crate::fixture_stream::check_random_split::<$replay>(seed, max_cuts)?;
+            }
+        }
+    };
 }

@@ -1,30 +1,37 @@
 //! Replays the recorded PostgreSQL byte streams under tests/fixtures/postgres (the `.stream`
-//! format of tests/fixtures/http, read by `http_fixture::load`) through `PostgresParser`, and
+//! format of tests/fixtures/http, read by `fixture_stream`) through `PostgresParser`, and
 //! renders exchanges as one text line each (format in tests/fixtures/postgres/README.md).
 
 #![allow(dead_code, reason = "each test binary uses a different part")]
 
-use std::path::{Path, PathBuf};
-
+use sonde::protocol::DbExchange;
 use sonde::protocol::postgres::{PostgresParser, classify};
-use sonde::protocol::{DbExchange, Exchange, Incomplete, ProtocolParser, Role};
 
-use crate::http_fixture::{Fixture, RecordedChunk, Step, load};
+use crate::fixture_stream::{Fixture, Replay, Step, db_exchanges, end_name, replay, role_name};
 
-pub fn fixture_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/postgres")
-}
+pub struct Postgres;
 
-/// Every `*.stream` file, sorted by name.
-pub fn load_all() -> Vec<Fixture> {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(fixture_dir())
-        .expect("fixture directory")
-        .map(|e| e.expect("directory entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "stream"))
-        .collect();
-    paths.sort();
-    assert!(!paths.is_empty(), "no fixtures found");
-    paths.iter().map(|p| load(p)).collect()
+impl Replay for Postgres {
+    const PROTOCOL: &'static str = "postgres";
+
+    /// The steps before the chunk detection accepts: detection runs on the chunks as
+    /// recorded (it looks at whole syscalls); the parser then gets the pieces.
+    fn whole_steps(fixture: &Fixture) -> usize {
+        detect(fixture).map_or(fixture.steps.len(), |(_, first)| first)
+    }
+
+    /// Detection on the fixture as recorded picks the parser and the step it starts at;
+    /// `steps` are replayed from that index on (the steps before it are the same in the
+    /// split ones).
+    fn rendered(fixture: &Fixture, steps: &[Step]) -> Vec<String> {
+        match detect(fixture) {
+            Some((parser, first)) => run(parser, &steps[first..], fixture.close_ns)
+                .iter()
+                .map(render)
+                .collect(),
+            None => Vec::new(),
+        }
+    }
 }
 
 /// Where detection picks the connection up, as the connection table does it: the first chunk
@@ -42,20 +49,7 @@ pub fn detect(fixture: &Fixture) -> Option<(PostgresParser, usize)> {
 
 /// Replays `steps` (from the detected chunk on) through `parser`, then closes the connection.
 pub fn run(mut parser: PostgresParser, steps: &[Step], close_ns: u64) -> Vec<DbExchange> {
-    let mut out = Vec::new();
-    for step in steps {
-        match step {
-            Step::Chunk(c) => parser.feed(&c.as_chunk(), &mut out),
-            Step::Expire(now) => parser.expire(*now, &mut out),
-        }
-    }
-    parser.close(close_ns, &mut out);
-    out.into_iter()
-        .map(|x| match x {
-            Exchange::Db(d) => d,
-            other => panic!("not a database exchange: {other:?}"),
-        })
-        .collect()
+    db_exchanges(replay(&mut parser, steps, close_ns))
 }
 
 /// Detects and replays a fixture as recorded.
@@ -68,16 +62,6 @@ pub fn run_fixture(fixture: &Fixture) -> Vec<DbExchange> {
 
 /// One line per exchange, the fields in the order of the README.
 pub fn render(x: &DbExchange) -> String {
-    let role = match x.role {
-        Role::Client => "client",
-        Role::Server => "server",
-    };
-    let end = match x.incomplete {
-        None => "ok",
-        Some(Incomplete::Timeout) => "timeout",
-        Some(Incomplete::ConnectionClosed) => "closed",
-        Some(Incomplete::Desync) => "desync",
-    };
     let opt = |s: &Option<String>| s.clone().unwrap_or_else(|| "-".to_owned());
     let rows = x.rows.map_or("-".to_owned(), |r| r.to_string());
     let (code, message) = match &x.error {
@@ -89,7 +73,9 @@ pub fn render(x: &DbExchange) -> String {
         .as_ref()
         .map_or("-".to_owned(), |t| format!("{t:?}"));
     format!(
-        "{role} {end} op={} coll={} ns={} rows={rows} err={code} start={} end={} tid={} text={text}{message}",
+        "{} {} op={} coll={} ns={} rows={rows} err={code} start={} end={} tid={} text={text}{message}",
+        role_name(x.role),
+        end_name(x.incomplete),
         opt(&x.operation),
         opt(&x.collection),
         opt(&x.namespace),
@@ -97,36 +83,4 @@ pub fn render(x: &DbExchange) -> String {
         x.end_ns,
         x.tid,
     )
-}
-
-/// The expected lines of a fixture (comments and blank lines dropped).
-pub fn expected_lines(fixture: &Fixture) -> Vec<String> {
-    let text = std::fs::read_to_string(&fixture.expected_path)
-        .unwrap_or_else(|_| panic!("missing {}", fixture.expected_path.display()));
-    text.lines()
-        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
-        .map(str::to_owned)
-        .collect()
-}
-
-/// Cuts one chunk at `cuts` points of its `len` bytes (captured and not). Pieces before the
-/// end of the captured bytes are captured; the piece across it keeps the captured tail and
-/// the start of the gap; later pieces are all gap.
-pub fn split_chunk(c: &RecordedChunk, mut cuts: Vec<u32>) -> Vec<RecordedChunk> {
-    cuts.retain(|&p| p > 0 && p < c.len);
-    cuts.sort_unstable();
-    cuts.dedup();
-    let mut pieces = Vec::with_capacity(cuts.len() + 1);
-    let mut start = 0u32;
-    for end in cuts.into_iter().chain([c.len]) {
-        let captured_end = (end as usize).min(c.data.len());
-        let captured_start = (start as usize).min(c.data.len());
-        pieces.push(RecordedChunk {
-            len: end - start,
-            data: c.data[captured_start..captured_end].to_vec(),
-            ..c.clone()
-        });
-        start = end;
-    }
-    pieces
 }

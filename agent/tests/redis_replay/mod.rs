@@ -6,12 +6,18 @@
 #![allow(dead_code, reason = "each test binary uses a different part")]
 
 use sonde::protocol::redis::{RedisParser, RedisStats, detect};
-use sonde::protocol::{DbExchange, Direction, Exchange, Incomplete, Role};
+use sonde::protocol::{DbExchange, Direction, Role};
 
-use super::fixture_stream::{self, Fixture, Step};
+use crate::fixture_stream::{Fixture, Replay, Step, db_exchanges, end_name, replay, role_name};
 
-pub fn load_all() -> Vec<Fixture> {
-    fixture_stream::load_all(&fixture_stream::fixture_dir("redis"))
+pub struct Redis;
+
+impl Replay for Redis {
+    const PROTOCOL: &'static str = "redis";
+
+    fn rendered(fixture: &Fixture, steps: &[Step]) -> Vec<String> {
+        self::rendered(fixture, steps)
+    }
 }
 
 /// The role detection gives the first chunk of the fixture as recorded.
@@ -34,21 +40,7 @@ pub fn role(fixture: &Fixture) -> Role {
 /// The exchanges and the parser's counters after replaying `steps`.
 pub fn run(fixture: &Fixture, steps: &[Step]) -> (Vec<DbExchange>, RedisStats) {
     let mut parser = RedisParser::new(fixture.limits, role(fixture));
-    let mut out = Vec::new();
-    for step in steps {
-        match step {
-            Step::Chunk(c) => parser.feed(&c.as_chunk(), &mut out),
-            Step::Expire(now) => parser.expire(*now, &mut out),
-        }
-    }
-    parser.close(fixture.close_ns, &mut out);
-    let exchanges = out
-        .into_iter()
-        .map(|x| match x {
-            Exchange::Db(x) => x,
-            other => panic!("not a Redis exchange: {other:?}"),
-        })
-        .collect();
+    let exchanges = db_exchanges(replay(&mut parser, steps, fixture.close_ns));
     (exchanges, parser.stats())
 }
 
@@ -70,23 +62,15 @@ pub fn rendered(fixture: &Fixture, steps: &[Step]) -> Vec<String> {
 /// `ROLE OP END ns=N start=NS end=NS tid=N err=CODE(MESSAGE) text=QUERY` (the text last: it
 /// has spaces).
 pub fn render(x: &DbExchange) -> String {
-    let role = match x.role {
-        Role::Client => "client",
-        Role::Server => "server",
-    };
-    let end = match x.incomplete {
-        None => "ok",
-        Some(Incomplete::Timeout) => "timeout",
-        Some(Incomplete::ConnectionClosed) => "closed",
-        Some(Incomplete::Desync) => "desync",
-    };
     let err = x
         .error
         .as_ref()
         .map_or("-".to_owned(), |e| format!("{}({})", e.code, e.message));
     format!(
-        "{role} {} {end} ns={} start={} end={} tid={} err={err} text={}",
+        "{} {} {} ns={} start={} end={} tid={} err={err} text={}",
+        role_name(x.role),
         x.operation.as_deref().unwrap_or("-"),
+        end_name(x.incomplete),
         x.namespace.as_deref().unwrap_or("-"),
         x.start_ns,
         x.end_ns,
