@@ -70,7 +70,8 @@ impl GrpcSink {
     }
 }
 
-fn metadata(headers: &[(String, String)]) -> Result<MetadataMap, ExportError> {
+/// Shared with the metrics sink.
+pub(crate) fn metadata(headers: &[(String, String)]) -> Result<MetadataMap, ExportError> {
     let mut map = MetadataMap::new();
     for (name, value) in headers {
         let invalid = || ExportError::InvalidHeader { name: name.clone() };

@@ -80,7 +80,8 @@ fn traces_url(base: &str) -> String {
     format!("{}/v1/traces", base.trim_end_matches('/'))
 }
 
-fn header_map(headers: &[(String, String)]) -> Result<HeaderMap, ExportError> {
+/// Shared with the metrics sink.
+pub(crate) fn header_map(headers: &[(String, String)]) -> Result<HeaderMap, ExportError> {
     let mut map = HeaderMap::new();
     for (name, value) in headers {
         let invalid = || ExportError::InvalidHeader { name: name.clone() };

@@ -7,8 +7,8 @@ use opentelemetry_proto::tonic::collector::metrics::v1::{
     metrics_service_client::MetricsServiceClient,
 };
 use prost::Message;
-use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
-use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
+use reqwest::header::{CONTENT_TYPE, HeaderMap};
+use tonic::metadata::MetadataMap;
 use tonic::transport::{Channel, Endpoint};
 
 use super::{ExportConfig, ExportError, ExporterKind};
@@ -56,7 +56,7 @@ impl MetricsSink {
                     .tcp_nodelay(true);
                 Some(MetricsSink::Grpc(Box::new(GrpcMetrics {
                     endpoint,
-                    metadata: metadata(&config.headers)?,
+                    metadata: super::grpc::metadata(&config.headers)?,
                     client: None,
                 })))
             }
@@ -75,7 +75,7 @@ impl MetricsSink {
                 Some(MetricsSink::Http(HttpMetrics {
                     client,
                     url,
-                    headers: header_map(&config.headers)?,
+                    headers: super::http::header_map(&config.headers)?,
                 }))
             }
         })
@@ -149,31 +149,6 @@ impl HttpMetrics {
 /// `{endpoint}/v1/metrics`, as the SDKs derive it from `OTEL_EXPORTER_OTLP_ENDPOINT`.
 fn metrics_url(base: &str) -> String {
     format!("{}/v1/metrics", base.trim_end_matches('/'))
-}
-
-// The header conversions of grpc.rs and http.rs, which keep theirs private.
-
-fn metadata(headers: &[(String, String)]) -> Result<MetadataMap, ExportError> {
-    let mut map = MetadataMap::new();
-    for (name, value) in headers {
-        let invalid = || ExportError::InvalidHeader { name: name.clone() };
-        let key =
-            MetadataKey::from_bytes(name.to_ascii_lowercase().as_bytes()).map_err(|_| invalid())?;
-        let value = MetadataValue::try_from(value.as_str()).map_err(|_| invalid())?;
-        map.insert(key, value);
-    }
-    Ok(map)
-}
-
-fn header_map(headers: &[(String, String)]) -> Result<HeaderMap, ExportError> {
-    let mut map = HeaderMap::new();
-    for (name, value) in headers {
-        let invalid = || ExportError::InvalidHeader { name: name.clone() };
-        let header = HeaderName::from_bytes(name.as_bytes()).map_err(|_| invalid())?;
-        let value = HeaderValue::from_str(value).map_err(|_| invalid())?;
-        map.insert(header, value);
-    }
-    Ok(map)
 }
 
 #[cfg(test)]
