@@ -3,11 +3,10 @@
 use aya_ebpf::{
     bindings::pt_regs,
     helpers::{
-        bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_ktime_get_ns,
-        bpf_probe_read_kernel, bpf_probe_read_user,
+        bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_ktime_get_ns, bpf_probe_read_user,
     },
-    macros::raw_tracepoint,
-    programs::RawTracePointContext,
+    macros::btf_tracepoint,
+    programs::BtfTracePointContext,
 };
 use sonde_common::{
     ConnEntry, EventHeader, MAX_MMSGS, conn_state, direction, filter, kind, role, stat,
@@ -50,17 +49,21 @@ struct Args {
 }
 
 // TP_PROTO(struct pt_regs *regs, long ret)
-#[raw_tracepoint(tracepoint = "sys_exit")]
-pub fn sonde_sys_exit(ctx: RawTracePointContext) -> i32 {
+// A BTF-typed tracepoint (tp_btf): `regs` is a typed kernel pointer, so its fields are plain
+// loads checked by the verifier instead of bpf_probe_read_kernel helper calls. That matters
+// here because this program runs at every syscall exit on the host.
+#[btf_tracepoint(function = "sys_exit")]
+pub fn sonde_sys_exit(ctx: BtfTracePointContext) -> i32 {
     let _ = try_sys_exit(&ctx);
     0
 }
 
 #[inline(always)]
-fn try_sys_exit(ctx: &RawTracePointContext) -> Result<(), i64> {
+fn try_sys_exit(ctx: &BtfTracePointContext) -> Result<(), i64> {
     let regs: *const pt_regs = ctx.arg(0);
-    // SAFETY: kernel pointer from the tracepoint, read through the checking helper.
-    let nr = unsafe { bpf_probe_read_kernel(&(*regs).orig_rax) }.map_err(|e| e as i64)?;
+    // SAFETY: BTF-typed pointer to the saved user registers; the verifier checks the load
+    // against the kernel's struct pt_regs (same x86_64 layout as the binding).
+    let nr = unsafe { core::ptr::read_volatile(&(*regs).orig_rax) };
     // Cheapest possible exit for the syscalls sonde does not care about.
     match nr {
         READ | WRITE | CLOSE | READV | WRITEV | DUP2 | SENDFILE | CONNECT | ACCEPT | SENDTO
@@ -176,15 +179,14 @@ fn try_sys_exit(ctx: &RawTracePointContext) -> Result<(), i64> {
 /// Syscall argument `n` (0..=2) from the saved user registers (rdi, rsi, rdx on x86_64).
 #[inline(always)]
 fn arg(regs: *const pt_regs, n: u32) -> Result<u64, i64> {
-    // SAFETY: kernel pointer from the tracepoint, read through the checking helper.
+    // SAFETY: BTF-typed pointer to the saved user registers (see try_sys_exit).
     unsafe {
-        match n {
-            0 => bpf_probe_read_kernel(&(*regs).rdi),
-            1 => bpf_probe_read_kernel(&(*regs).rsi),
-            _ => bpf_probe_read_kernel(&(*regs).rdx),
-        }
+        Ok(match n {
+            0 => core::ptr::read_volatile(&(*regs).rdi),
+            1 => core::ptr::read_volatile(&(*regs).rsi),
+            _ => core::ptr::read_volatile(&(*regs).rdx),
+        })
     }
-    .map_err(|e| e as i64)
 }
 
 /// struct msghdr on x86_64: msg_iov at byte 16, msg_iovlen at byte 24 (56 bytes in all).

@@ -6,7 +6,7 @@ pub mod offsets;
 use aya::{
     Ebpf, EbpfLoader,
     maps::{HashMap, MapData, PerCpuArray, RingBuf},
-    programs::RawTracePoint,
+    programs::{BtfTracePoint, RawTracePoint},
 };
 use sonde_common::{globals, maps, stat};
 
@@ -28,6 +28,8 @@ pub enum LoadError {
         #[source]
         source: aya::maps::MapError,
     },
+    #[error("reading the kernel's BTF: {0}")]
+    Btf(String),
     #[error("map {0} missing from the kernel object")]
     MissingMap(&'static str),
 }
@@ -35,14 +37,20 @@ pub enum LoadError {
 /// The kernel object, built by build.rs.
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/sonde-ebpf"));
 
-/// (program name, raw tracepoint). sys_exit goes last: once it is attached, capture starts,
-/// and the process bookkeeping should already be in place.
-const PROGRAMS: [(&str, &str); 4] = [
+/// (program name, raw tracepoint) of the process-lifecycle programs.
+const PROGRAMS: [(&str, &str); 3] = [
     ("sonde_exec", "sched_process_exec"),
     ("sonde_exit", "sched_process_exit"),
     ("sonde_fork", "sched_process_fork"),
-    ("sonde_sys_exit", "sys_exit"),
 ];
+
+/// The BTF-typed tracepoint program that sees socket I/O. Attached last: once it is, capture
+/// starts, and the process bookkeeping should already be in place.
+const SYS_EXIT: (&str, &str) = ("sonde_sys_exit", "sys_exit");
+
+fn program_error(name: &'static str) -> impl FnOnce(aya::programs::ProgramError) -> LoadError {
+    move |source| LoadError::Program { name, source }
+}
 
 #[derive(Clone, Debug)]
 pub struct LoadOptions {
@@ -107,6 +115,22 @@ pub fn load(options: &LoadOptions) -> Result<Kernel, LoadError> {
             .load()
             .map_err(|source| LoadError::Program { name, source })?;
     }
+    // The loader's own copy of the kernel's BTF is gone by now; parse it again only for the
+    // tp_btf program, so that two parses (tens of MiB) are never resident at once.
+    let btf = aya::Btf::from_sys_fs().map_err(|e| LoadError::Btf(e.to_string()))?;
+    let (name, tracepoint) = SYS_EXIT;
+    let program: &mut BtfTracePoint = ebpf
+        .program_mut(name)
+        .ok_or(LoadError::Program {
+            name,
+            source: aya::programs::ProgramError::NotLoaded,
+        })?
+        .try_into()
+        .map_err(program_error(name))?;
+    program
+        .load(tracepoint, &btf)
+        .map_err(program_error(name))?;
+    drop(btf);
     let mut take = |name: &'static str| ebpf.take_map(name).ok_or(LoadError::MissingMap(name));
     let events = RingBuf::try_from(take(maps::EVENTS)?).map_err(|source| LoadError::Map {
         name: maps::EVENTS,
@@ -158,6 +182,17 @@ impl Kernel {
                 .attach(tracepoint)
                 .map_err(|source| LoadError::Program { name, source })?;
         }
+        let (name, _) = SYS_EXIT;
+        let program: &mut BtfTracePoint = self
+            ._ebpf
+            .program_mut(name)
+            .ok_or(LoadError::Program {
+                name,
+                source: aya::programs::ProgramError::NotLoaded,
+            })?
+            .try_into()
+            .map_err(program_error(name))?;
+        program.attach().map_err(program_error(name))?;
         Ok(())
     }
 
