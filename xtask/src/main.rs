@@ -5,7 +5,7 @@
 //! exactly what happened.
 mod bench;
 mod build;
-mod ci;
+mod check;
 mod run;
 mod setup;
 mod sh;
@@ -33,13 +33,12 @@ enum Command {
     Build,
     /// Set up the toolchain, build, then run `target/release/sonde` with the given arguments.
     Run(run::RunArgs),
-    /// Full setup, build the agent, then run the whole test suite (needs root).
+    /// Full setup, build the agent, run the whole test suite (needs root), then
+    /// `cargo fmt --check` and `cargo clippy -D warnings`. What `.ci/run` calls.
     Test(test::TestArgs),
     /// Benchmarks: the criterion pipeline benchmark, then nginx, Redis, loss and FastAPI
     /// against sonde, written to docs/BENCHMARKS.md (needs root).
     Bench(bench::BenchArgs),
-    /// What CI runs: `test`, then `cargo fmt --check` and `cargo clippy -D warnings`.
-    Ci,
 }
 
 fn main() -> std::process::ExitCode {
@@ -47,14 +46,7 @@ fn main() -> std::process::ExitCode {
         Command::Setup(args) => setup::run(&args),
         Command::Build => build::run(),
         Command::Run(args) => run::run(&args),
-        Command::Test(args) => test::run(&args).and_then(|summary| {
-            if summary.success {
-                Ok(())
-            } else {
-                Err(anyhow::anyhow!("cargo test failed"))
-            }
-        }),
-        Command::Ci => ci::run(),
+        Command::Test(args) => check::run(&args),
         Command::Bench(args) => bench::run(&args),
     };
     match result {

@@ -23,6 +23,13 @@ pub struct TestArgs {
     test_args: Vec<String>,
 }
 
+impl TestArgs {
+    /// Whether this run was narrowed to some packages, targets or tests.
+    pub fn is_filtered(&self) -> bool {
+        !self.packages.is_empty() || !self.tests.is_empty() || !self.test_args.is_empty()
+    }
+}
+
 /// Totals of the `test result:` lines of every test binary.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Summary {
