@@ -97,9 +97,8 @@ impl Pipeline {
             Event::ConnOpen(ev) => {
                 // Read the process's identity now, while it surely runs: a short-lived
                 // client (curl) may have exited by the time its span is built.
-                let info = crate::conn::ConnInfo::from_event(&ev);
+                let info = self.table.open(&ev);
                 self.builder.registry().remember(ev.header.pid, &info.comm);
-                self.table.open(&ev);
             }
             Event::ConnClose(h) => self.table.close(h.conn_id, h.ts_ns, &mut self.finished),
             Event::ProcExec(h) => {

@@ -86,22 +86,24 @@ impl ConnTable {
         }
     }
 
-    pub fn open(&mut self, ev: &ConnEvent) {
+    /// A connection seen for the first time; returns its decoded addresses and origin.
+    pub fn open(&mut self, ev: &ConnEvent) -> Arc<ConnInfo> {
         let info = Arc::new(ConnInfo::from_event(ev));
         if let Some(conn) = self.conns.get_mut(&ev.header.conn_id) {
-            conn.info = Some(info);
-            return;
+            conn.info = Some(info.clone());
+            return info;
         }
         self.make_room();
         self.conns.insert(
             ev.header.conn_id,
             Connection {
                 pid: ev.header.pid,
-                info: Some(info),
+                info: Some(info.clone()),
                 state: State::Detecting { attempts: 0 },
                 last_seen_ns: ev.header.ts_ns,
             },
         );
+        info
     }
 
     pub fn data(&mut self, conn_id: u64, pid: u32, chunk: &Chunk<'_>, out: &mut Vec<Finished>) {

@@ -48,20 +48,13 @@ impl HttpSink {
         &mut self,
         request: ExportTraceServiceRequest,
     ) -> Result<Delivery, ExportError> {
-        let response = self
-            .client
-            .post(self.url.clone())
-            .headers(self.headers.clone())
-            .header(CONTENT_TYPE, PROTOBUF)
-            .body(request.encode_to_vec())
-            .send()
-            .await?;
-        let status = response.status();
-        if !status.is_success() {
-            return Err(ExportError::HttpStatus {
-                status: status.as_u16(),
-            });
-        }
+        let response = post_protobuf(
+            &self.client,
+            &self.url,
+            &self.headers,
+            request.encode_to_vec(),
+        )
+        .await?;
         // The body is optional to read: a collector that answers 200 with an empty or
         // unexpected body has still accepted the spans.
         let rejected = match response.bytes().await {
@@ -78,6 +71,30 @@ impl HttpSink {
 /// `{endpoint}/v1/traces`, as the SDKs derive it from `OTEL_EXPORTER_OTLP_ENDPOINT`.
 fn traces_url(base: &str) -> String {
     format!("{}/v1/traces", base.trim_end_matches('/'))
+}
+
+/// POSTs one protobuf-encoded OTLP request; any non-2xx status is an error. Shared by the
+/// trace and metrics sinks.
+pub(crate) async fn post_protobuf(
+    client: &reqwest::Client,
+    url: &reqwest::Url,
+    headers: &HeaderMap,
+    body: Vec<u8>,
+) -> Result<reqwest::Response, ExportError> {
+    let response = client
+        .post(url.clone())
+        .headers(headers.clone())
+        .header(CONTENT_TYPE, PROTOBUF)
+        .body(body)
+        .send()
+        .await?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(ExportError::HttpStatus {
+            status: status.as_u16(),
+        });
+    }
+    Ok(response)
 }
 
 /// Shared with the metrics sink.

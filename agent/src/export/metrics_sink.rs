@@ -7,13 +7,11 @@ use opentelemetry_proto::tonic::collector::metrics::v1::{
     metrics_service_client::MetricsServiceClient,
 };
 use prost::Message;
-use reqwest::header::{CONTENT_TYPE, HeaderMap};
+use reqwest::header::HeaderMap;
 use tonic::metadata::MetadataMap;
 use tonic::transport::{Channel, Endpoint};
 
 use super::{ExportConfig, ExportError, ExporterKind};
-
-const PROTOBUF: &str = "application/x-protobuf";
 
 pub(crate) enum MetricsSink {
     // Boxed: the tonic endpoint is large.
@@ -124,20 +122,13 @@ impl GrpcMetrics {
 
 impl HttpMetrics {
     async fn send(&mut self, request: ExportMetricsServiceRequest) -> Result<u64, ExportError> {
-        let response = self
-            .client
-            .post(self.url.clone())
-            .headers(self.headers.clone())
-            .header(CONTENT_TYPE, PROTOBUF)
-            .body(request.encode_to_vec())
-            .send()
-            .await?;
-        let status = response.status();
-        if !status.is_success() {
-            return Err(ExportError::HttpStatus {
-                status: status.as_u16(),
-            });
-        }
+        let response = super::http::post_protobuf(
+            &self.client,
+            &self.url,
+            &self.headers,
+            request.encode_to_vec(),
+        )
+        .await?;
         // An empty or odd body from a 2xx answer still means accepted.
         Ok(match response.bytes().await {
             Ok(body) => ExportMetricsServiceResponse::decode(body).map_or(0, rejected),

@@ -2,6 +2,7 @@
 //! (a request paired with its response). They are plain Rust over byte slices: no kernel, no
 //! I/O, and never a panic on wire data.
 
+pub mod bounded_fifo;
 pub mod db;
 pub mod detect;
 pub mod http;

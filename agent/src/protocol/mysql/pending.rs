@@ -1,7 +1,6 @@
 //! Commands waiting for their answers, in the order they were sent: the server answers
 //! strictly in order, so the answer being read always belongs to the oldest one here.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 
 use super::response::Expect;
@@ -90,57 +89,13 @@ impl Pending {
     }
 }
 
-#[derive(Debug)]
-pub(super) struct PendingQueue {
-    entries: VecDeque<Pending>,
-    max: usize,
-}
+/// Commands waiting for their answers, oldest first.
+pub(super) type PendingQueue = crate::protocol::bounded_fifo::BoundedFifo<Pending>;
 
 impl PendingQueue {
-    pub(super) fn new(max: usize) -> Self {
-        Self {
-            entries: VecDeque::new(),
-            // At least one, or no command could ever wait for its answer.
-            max: max.max(1),
-        }
-    }
-
-    pub(super) fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    pub(super) fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
-    /// Adds a command; when the queue is full the oldest leaves and is returned, so a
-    /// server that never answers cannot grow it.
-    pub(super) fn push(&mut self, pending: Pending) -> Option<Pending> {
-        let dropped = if self.entries.len() >= self.max {
-            self.entries.pop_front()
-        } else {
-            None
-        };
-        self.entries.push_back(pending);
-        dropped
-    }
-
-    pub(super) fn front(&self) -> Option<&Pending> {
-        self.entries.front()
-    }
-
-    pub(super) fn front_mut(&mut self) -> Option<&mut Pending> {
-        self.entries.front_mut()
-    }
-
-    pub(super) fn pop_front(&mut self) -> Option<Pending> {
-        self.entries.pop_front()
-    }
-
     /// Memory held: the slots and the strings of the waiting commands.
     pub(super) fn held_bytes(&self) -> usize {
         let strings: usize = self
-            .entries
             .iter()
             .map(|p| {
                 p.namespace.as_ref().map_or(0, String::capacity)
@@ -149,6 +104,6 @@ impl PendingQueue {
                         .map_or(0, |e| e.code.capacity() + e.message.capacity())
             })
             .sum();
-        self.entries.capacity() * size_of::<Pending>() + strings
+        self.slots() * size_of::<Pending>() + strings
     }
 }

@@ -2,8 +2,6 @@
 //! connection's commands strictly in order, so a reply (pushes aside) always belongs to the
 //! oldest command still here.
 
-use std::collections::VecDeque;
-
 use super::query::Effect;
 use crate::protocol::{DbExchange, Incomplete};
 
@@ -40,59 +38,5 @@ impl PendingCommand {
     }
 }
 
-#[derive(Debug)]
-pub(super) struct PendingQueue {
-    entries: VecDeque<PendingCommand>,
-    max: usize,
-}
-
-impl PendingQueue {
-    pub(super) fn new(max: usize) -> Self {
-        Self {
-            entries: VecDeque::new(),
-            // At least one, or no command could ever wait for its reply.
-            max: max.max(1),
-        }
-    }
-
-    pub(super) fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    pub(super) fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
-    /// Adds a command; when the queue is full, the oldest leaves and is returned (it ends as
-    /// `Desync`: a stream that never answers cannot grow the queue).
-    pub(super) fn push(&mut self, command: PendingCommand) -> Option<PendingCommand> {
-        let dropped = if self.entries.len() >= self.max {
-            self.entries.pop_front()
-        } else {
-            None
-        };
-        self.entries.push_back(command);
-        dropped
-    }
-
-    pub(super) fn front(&self) -> Option<&PendingCommand> {
-        self.entries.front()
-    }
-
-    pub(super) fn front_mut(&mut self) -> Option<&mut PendingCommand> {
-        self.entries.front_mut()
-    }
-
-    pub(super) fn pop_front(&mut self) -> Option<PendingCommand> {
-        self.entries.pop_front()
-    }
-
-    pub(super) fn iter_mut(&mut self) -> impl Iterator<Item = &mut PendingCommand> {
-        self.entries.iter_mut()
-    }
-
-    /// Every entry, oldest first, leaving none.
-    pub(super) fn drain(&mut self) -> impl Iterator<Item = PendingCommand> + '_ {
-        self.entries.drain(..)
-    }
-}
+/// Commands waiting for their replies, oldest first.
+pub(super) type PendingQueue = crate::protocol::bounded_fifo::BoundedFifo<PendingCommand>;
