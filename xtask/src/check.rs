@@ -25,28 +25,28 @@ pub fn run(args: &TestArgs) -> anyhow::Result<()> {
     ]));
 
     let mut failed = Vec::new();
-    println!("test: summary");
+    println!("summary:");
     let summary = match &tests {
         Ok(summary) if summary.success => {
-            println!("test:   {:<8}ok", "test:");
+            println!("  {:<8}ok", "test:");
             *summary
         }
         Ok(summary) => {
-            println!("test:   {:<8}FAILED (cargo test exited non-zero)", "test:");
+            println!("  {:<8}FAILED (cargo test exited non-zero)", "test:");
             failed.push("test");
             *summary
         }
         Err(err) => {
-            println!("test:   {:<8}FAILED ({err:#})", "test:");
+            println!("  {:<8}FAILED ({err:#})", "test:");
             failed.push("test");
             Summary::default()
         }
     };
     for (name, result) in [("fmt", &fmt), ("clippy", &clippy)] {
         match result {
-            Ok(()) => println!("test:   {:<8}ok", format!("{name}:")),
+            Ok(()) => println!("  {:<8}ok", format!("{name}:")),
             Err(err) => {
-                println!("test:   {:<8}FAILED ({err:#})", format!("{name}:"));
+                println!("  {:<8}FAILED ({err:#})", format!("{name}:"));
                 failed.push(name);
             }
         }
