@@ -62,7 +62,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         self_tgid: std::process::id(),
         filter_flags: flags,
         ring_buffer_bytes: config.limits.ring_buffer_bytes,
-        max_connections: config.limits.kernel_descriptors,
+        max_connections: config.limits.kernel_connections,
     })
     .context("loading the kernel programs (sonde needs root, or CAP_BPF + CAP_PERFMON)")?;
     // Parsing the kernel's BTF for the offsets took tens of MiB of short-lived heap; hand it

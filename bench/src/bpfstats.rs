@@ -45,6 +45,24 @@ impl ProgStats {
     }
 }
 
+/// sonde's socket I/O programs (ebpf/src/sock_io.rs): together they are the per-event cost.
+pub const SOCKET_IO: [&str; 2] = ["sonde_sock_send", "sonde_sock_recv"];
+
+/// The socket I/O programs' counters added up, if any ran.
+pub fn socket_io(progs: &BTreeMap<String, ProgStats>) -> Option<ProgStats> {
+    let mut sum = ProgStats {
+        name: "sonde_sock_send + sonde_sock_recv".into(),
+        ..ProgStats::default()
+    };
+    let mut any = false;
+    for p in SOCKET_IO.iter().filter_map(|name| progs.get(*name)) {
+        sum.run_cnt += p.run_cnt;
+        sum.run_time_ns += p.run_time_ns;
+        any = true;
+    }
+    any.then_some(sum)
+}
+
 /// The programs `pid` holds, keyed by program id.
 pub fn snapshot(pid: u32) -> anyhow::Result<BTreeMap<u32, ProgStats>> {
     let mut progs = BTreeMap::new();

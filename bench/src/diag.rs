@@ -1,7 +1,8 @@
-//! Which syscalls `sonde_sys_exit` runs for: `perf stat` counts every syscall exit on the host
-//! and those of the watched set, system-wide and for the server alone, during a short load
-//! without sonde. The raw tracepoint runs for every one of them; only the watched set gets
-//! past its first check.
+//! How often sonde's hooks fire against all syscalls: `perf stat` counts every syscall exit on
+//! the host and the socket tracepoints sonde's programs attach to (`sock:sock_send_length`,
+//! `sock:sock_recv_length`, `sock:inet_sock_set_state`), system-wide and for the server
+//! alone, during a short load without sonde. A syscall that is not socket I/O meets no sonde
+//! program at all.
 
 use std::path::Path;
 use std::process::Command;
@@ -12,38 +13,24 @@ use anyhow::Context as _;
 use crate::ctx::Ctx;
 use crate::report::{int, table};
 
-/// The syscalls `sonde_sys_exit` handles (ebpf/src/syscalls.rs), as tracepoint names.
-const WATCHED: &[&str] = &[
-    "read",
-    "write",
-    "close",
-    "readv",
-    "writev",
-    "dup2",
-    "sendfile64",
-    "connect",
-    "accept",
-    "sendto",
-    "recvfrom",
-    "sendmsg",
-    "recvmsg",
-    "accept4",
-    "dup3",
-    "recvmmsg",
-    "sendmmsg",
+/// The tracepoints sonde's socket programs attach to (ebpf/src/sock_io.rs, tcp_state.rs).
+const HOOKED: &[&str] = &[
+    "sock:sock_send_length",
+    "sock:sock_recv_length",
+    "sock:inet_sock_set_state",
 ];
 
 #[derive(Clone, Debug, Default)]
 pub struct SyscallMix {
     pub requests: u64,
-    /// Every syscall exit on the host (what the raw tracepoint fires for).
+    /// Every syscall exit on the host.
     pub host_total: u64,
-    /// Of those, the watched set.
+    /// Firings of sonde's socket tracepoints on the host.
     pub host_watched: u64,
-    /// The server's own syscall exits, and its watched ones.
+    /// The server's own syscall exits, and the socket tracepoints it fired.
     pub server_total: u64,
     pub server_watched: u64,
-    /// The server's watched syscalls by name, most frequent first.
+    /// The server's socket tracepoints by name, most frequent first.
     pub server_by_name: Vec<(String, u64)>,
     /// Why it could not be measured, if so.
     pub error: Option<String>,
@@ -51,7 +38,7 @@ pub struct SyscallMix {
 
 fn events() -> Vec<String> {
     let mut e = vec!["raw_syscalls:sys_exit".to_owned()];
-    e.extend(WATCHED.iter().map(|s| format!("syscalls:sys_exit_{s}")));
+    e.extend(HOOKED.iter().map(|s| (*s).to_owned()));
     e
 }
 
@@ -88,7 +75,7 @@ fn split(counts: &[(String, u64)]) -> (u64, u64, Vec<(String, u64)>) {
         .map_or(0, |(_, n)| *n);
     let mut by_name: Vec<(String, u64)> = counts
         .iter()
-        .filter_map(|(e, n)| Some((e.strip_prefix("syscalls:sys_exit_")?.to_owned(), *n)))
+        .filter_map(|(e, n)| Some((e.strip_prefix("sock:")?.to_owned(), *n)))
         .filter(|(_, n)| *n > 0)
         .collect();
     by_name.sort_by_key(|b| std::cmp::Reverse(b.1));
@@ -153,10 +140,10 @@ impl SyscallMix {
             return format!("(syscall mix not measured: {e})");
         }
         format!(
-            "of all syscall exits on the host during the load, {:.0}% are outside the watched \
-             set (they pay the program's entry and one register read before the number check) \
-             and {:.0}% come from processes other than the server",
-            100.0 - Self::pct(self.host_watched, self.host_total),
+            "sonde's socket tracepoints fire {:.0} times per 100 syscalls on the host (other \
+             syscalls meet no sonde program), and {:.0}% of the host's syscalls come from \
+             processes other than the server",
+            Self::pct(self.host_watched, self.host_total),
             100.0 - Self::pct(self.server_total, self.host_total),
         )
     }
@@ -167,23 +154,24 @@ impl SyscallMix {
         }
         let per_req = |n: u64| format!("{:.2}", n as f64 / self.requests.max(1) as f64);
         let mut out = format!(
-            "Syscall mix during a separate short load without sonde (`perf stat -e \
-             raw_syscalls:sys_exit -e syscalls:sys_exit_<each watched syscall>`, host-wide and \
-             for the server's pids; {} requests). The raw tracepoint runs for every syscall exit \
-             on the host; only the watched set gets past its first check:\n\n",
+            "Hook mix during a separate short load without sonde (`perf stat -e \
+             raw_syscalls:sys_exit -e sock:sock_send_length -e sock:sock_recv_length -e \
+             sock:inet_sock_set_state`, host-wide and for the server's pids; {} requests). \
+             sonde's programs run only at the socket tracepoints; every other syscall meets none \
+             of them:\n\n",
             int(self.requests as f64)
         );
         out.push_str(&table(
-            &["syscall exits", "host", "server", "server per request"],
+            &["events", "host", "server", "server per request"],
             &[
                 vec![
-                    "all".into(),
+                    "all syscall exits".into(),
                     int(self.host_total as f64),
                     int(self.server_total as f64),
                     per_req(self.server_total),
                 ],
                 vec![
-                    "watched set".into(),
+                    "socket tracepoints (sonde's hooks)".into(),
                     format!(
                         "{} ({:.0}%)",
                         int(self.host_watched as f64),
@@ -204,7 +192,7 @@ impl SyscallMix {
             .map(|(n, c)| format!("{n} {}", per_req(*c)))
             .collect();
         out.push_str(&format!(
-            "\nThe server's watched syscalls per request: {}.\n",
+            "\nThe server's socket tracepoint firings per request: {}.\n",
             names.join(", ")
         ));
         out

@@ -16,8 +16,6 @@ pub const CAPTURE_BYTES: usize = 4096;
 pub const SMALL_CAPTURE_BYTES: usize = 464;
 /// iovec entries copied per readv/writev/sendmsg/recvmsg call; the rest is reported as a gap.
 pub const MAX_IOVECS: u32 = 8;
-/// Messages looked at per sendmmsg/recvmmsg call.
-pub const MAX_MMSGS: u32 = 4;
 
 /// Map names, shared so the loader and the kernel object agree.
 pub mod maps {
@@ -64,11 +62,11 @@ pub mod direction {
 
 /// How a connection became known.
 pub mod role {
-    /// Seen first in a data call: it was open before sonde, or its accept/connect was missed.
+    /// Seen first in a data call: it was open before sonde, or its opening was missed.
     pub const UNKNOWN: u32 = 0;
-    /// Returned by accept/accept4: the process is the server.
+    /// Opened passively (SYN_RECV -> ESTABLISHED): the process is the server.
     pub const ACCEPTED: u32 = 1;
-    /// Made by connect: the process is the client.
+    /// Opened actively (connect: CLOSE -> SYN_SENT): the process is the client.
     pub const CONNECTED: u32 = 2;
 }
 
@@ -97,10 +95,13 @@ pub struct EventHeader {
     /// Thread-group id, i.e. the process id users see.
     pub pid: u32,
     pub tid: u32,
+    /// The syscall's first argument: the socket's descriptor for every socket call. 0 for
+    /// connection and process events.
     pub fd: u32,
-    /// CLOCK_MONOTONIC nanoseconds at syscall exit.
+    /// CLOCK_MONOTONIC nanoseconds when the call finished.
     pub ts_ns: u64,
-    /// Identity of the connection, unique per boot; survives fd reuse. 0 for process events.
+    /// Identity of the connection: the kernel's socket cookie, unique per boot, so a reused
+    /// descriptor or socket address never mixes two connections. 0 for process events.
     pub conn_id: u64,
 }
 
@@ -116,7 +117,8 @@ pub struct DataEventN<const N: usize> {
     pub captured: u32,
     /// One of [`direction`].
     pub direction: u32,
-    /// The syscall number, for diagnostics and per-syscall statistics.
+    /// The syscall that moved the bytes (x86_64 number), for diagnostics; a call the kernel
+    /// programs cannot read payload from (sendfile, splice, io_uring) gives a gap.
     pub syscall: u32,
     pub data: [u8; N],
 }
@@ -150,42 +152,44 @@ pub struct SmallEvent {
     pub header: EventHeader,
 }
 
-/// Value of the kernel connection table, keyed by `(tgid << 32) | fd`.
+/// Value of the kernel connection table, keyed by socket cookie. One entry per TCP socket
+/// that sonde has seen opening or doing I/O; removed when the socket closes (LRU otherwise).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ConnEntry {
-    /// 0 when `state` is not WATCHED.
-    pub conn_id: u64,
     /// One of [`conn_state`].
     pub state: u32,
-    pub _pad: u32,
+    /// One of [`role`].
+    pub role: u32,
+    /// Non-zero when the local or peer port is one of `WATCH_PORTS`.
+    pub ports_match: u32,
+    /// Non-zero once CONN_OPEN went to the agent.
+    pub announced: u32,
 }
 
 pub mod conn_state {
-    /// A TCP socket whose I/O is captured.
-    pub const WATCHED: u32 = 1;
-    /// A TCP socket that the filters exclude (or sonde's own peer): skipped cheaply.
-    pub const IGNORED: u32 = 2;
-    /// Not a TCP socket (a file, pipe, UDP or Unix socket): skipped cheaply until closed.
-    pub const NOT_TCP: u32 = 3;
+    /// Only the opening was seen (role known); the filters have not been applied yet.
+    pub const HINT: u32 = 1;
+    /// Seen in a data call; `ports_match` is set.
+    pub const OPEN: u32 = 2;
+    /// Never captured: the far end of sonde's own connections, kernel threads' sockets, and
+    /// connections the agent muted (no span can come of them); the close of a muted one is
+    /// still announced.
+    pub const IGNORED: u32 = 3;
+    /// One of sonde's own connections: its local port is in `SELF_PORTS` while it lives.
+    pub const SELF: u32 = 4;
 }
 
 /// Byte offsets inside kernel structures, read from the running kernel's BTF by the loader.
-/// The kernel programs use them with bpf_probe_read_kernel, which makes the object portable
+/// The kernel programs read through BTF-typed pointers at these offsets (globals in frozen
+/// read-only data, so the verifier sees them as constants), which makes the object portable
 /// across kernel builds without CO-RE relocations (which aya-ebpf cannot emit from Rust).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct KernelOffsets {
     pub task_pid: u32,
     pub task_tgid: u32,
-    pub task_files: u32,
-    pub files_fdt: u32,
-    pub fdt_max_fds: u32,
-    pub fdt_fd: u32,
-    pub file_inode: u32,
-    pub file_private_data: u32,
-    pub inode_mode: u32,
-    pub socket_sk: u32,
+    pub task_flags: u32,
     pub sk_family: u32,
     pub sk_num: u32,
     pub sk_dport: u32,
@@ -205,7 +209,7 @@ const _: () = assert!(core::mem::size_of::<SmallDataEvent>() == 512);
 const _: () = assert!(core::mem::size_of::<ConnEvent>() == 32 + 16 + 32 + 16);
 const _: () = assert!(core::mem::size_of::<SmallEvent>() == 32);
 const _: () = assert!(core::mem::size_of::<ConnEntry>() == 16);
-const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 20 * 4);
+const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 13 * 4);
 const _: () = assert!(CAPTURE_BYTES.is_power_of_two());
 
 #[cfg(feature = "user")]

@@ -1,7 +1,10 @@
 //! Writing events into the ring buffer. Events are reserved in the ring buffer and filled in
 //! place: a 4 KiB payload does not fit the 512-byte BPF stack.
 
-use aya_ebpf::helpers::{bpf_get_current_comm, bpf_probe_read_user, bpf_probe_read_user_buf};
+use aya_ebpf::helpers::{
+    bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns, bpf_probe_read_user,
+    bpf_probe_read_user_buf,
+};
 use sonde_common::{
     CAPTURE_BYTES, ConnEvent, DataEventN, EventHeader, MAX_IOVECS, SMALL_CAPTURE_BYTES, SmallEvent,
     kind, stat,
@@ -11,6 +14,21 @@ use crate::{
     maps::{EVENTS, count, submit_flags},
     socket::TcpInfo,
 };
+
+/// The current task's ids and the time, for an event of no connection yet.
+#[inline(always)]
+pub fn current_header() -> EventHeader {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    EventHeader {
+        kind: 0,
+        pid: (pid_tgid >> 32) as u32,
+        tid: pid_tgid as u32,
+        fd: 0,
+        // SAFETY: helper without preconditions.
+        ts_ns: unsafe { bpf_ktime_get_ns() },
+        conn_id: 0,
+    }
+}
 
 /// What every event of one syscall shares.
 pub struct CallCtx {

@@ -1,18 +1,19 @@
 //! sonde's kernel programs.
 //!
-//! One raw tracepoint on `sys_exit` sees every socket I/O syscall with its arguments and
-//! result: on x86_64 the syscall arguments are still in the saved user registers when the
-//! syscall returns, so no enter probe and no per-thread argument map are needed (one program
-//! run and no map churn per call). Process lifecycle comes from the sched tracepoints.
-//! Nothing here needs kprobes or fentry.
+//! Socket I/O comes from the BTF-typed `sock_send_length` / `sock_recv_length` tracepoints,
+//! which fire only for socket reads and writes and hand over the socket itself; the payload is
+//! read from the user buffers named in the task's saved syscall registers. TCP state changes
+//! give each connection's role and its end; process lifecycle comes from the sched
+//! tracepoints. Nothing here needs kprobes, fentry or syscall tracepoints.
 #![no_std]
 #![no_main]
 
 mod emit;
 mod maps;
 mod process;
+mod sock_io;
 mod socket;
-mod syscalls;
+mod tcp_state;
 
 // Only for the bpf target: a host build (clippy --workspace) gets std's handler through its
 // dependencies, and a second one would clash.

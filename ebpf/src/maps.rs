@@ -11,7 +11,8 @@ use sonde_common::{ConnEntry, KernelOffsets, stat};
 #[map(name = "EVENTS")]
 pub static EVENTS: RingBuf = RingBuf::with_byte_size(16 * 1024 * 1024, 0);
 
-/// (tgid << 32 | fd) -> what that descriptor is. LRU so a missed close cannot fill it.
+/// Socket cookie -> what sonde knows of that TCP socket. Entries go when the socket closes;
+/// LRU so that a missed close cannot fill it.
 #[map(name = "CONNS")]
 pub static CONNS: LruHashMap<u64, ConnEntry> = LruHashMap::with_max_entries(65536, 0);
 
@@ -48,14 +49,7 @@ static WAKEUP_BYTES: u64 = 0;
 static OFFSETS: KernelOffsets = KernelOffsets {
     task_pid: 0,
     task_tgid: 0,
-    task_files: 0,
-    files_fdt: 0,
-    fdt_max_fds: 0,
-    fdt_fd: 0,
-    file_inode: 0,
-    file_private_data: 0,
-    inode_mode: 0,
-    socket_sk: 0,
+    task_flags: 0,
     sk_family: 0,
     sk_num: 0,
     sk_dport: 0,

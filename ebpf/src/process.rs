@@ -2,11 +2,9 @@
 //! (children of a watched process are watched too: nginx workers, uvicorn and Celery workers).
 
 use aya_ebpf::{
-    helpers::{bpf_get_current_pid_tgid, bpf_ktime_get_ns},
-    macros::raw_tracepoint,
-    programs::RawTracePointContext,
+    helpers::bpf_get_current_pid_tgid, macros::raw_tracepoint, programs::RawTracePointContext,
 };
-use sonde_common::{EventHeader, filter, kind};
+use sonde_common::{filter, kind};
 
 use crate::{
     emit,
@@ -14,22 +12,9 @@ use crate::{
     socket::task_ids,
 };
 
-fn current_header() -> EventHeader {
-    let pid_tgid = bpf_get_current_pid_tgid();
-    EventHeader {
-        kind: 0,
-        pid: (pid_tgid >> 32) as u32,
-        tid: pid_tgid as u32,
-        fd: 0,
-        // SAFETY: helper without preconditions.
-        ts_ns: unsafe { bpf_ktime_get_ns() },
-        conn_id: 0,
-    }
-}
-
 #[raw_tracepoint(tracepoint = "sched_process_exec")]
 pub fn sonde_exec(_ctx: RawTracePointContext) -> i32 {
-    let header = current_header();
+    let header = emit::current_header();
     if header.pid != self_tgid() {
         emit::small(kind::PROC_EXEC, header);
     }
@@ -38,7 +23,7 @@ pub fn sonde_exec(_ctx: RawTracePointContext) -> i32 {
 
 #[raw_tracepoint(tracepoint = "sched_process_exit")]
 pub fn sonde_exit(_ctx: RawTracePointContext) -> i32 {
-    let header = current_header();
+    let header = emit::current_header();
     // Only the thread-group leader's exit ends the process.
     if header.pid == header.tid && header.pid != self_tgid() {
         let _ = WATCH_PIDS.remove(header.pid);

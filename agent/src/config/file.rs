@@ -31,8 +31,12 @@ pub struct Limits {
     /// (4 KiB) events, tens of milliseconds at the rates one host produces; it is mapped
     /// twice by the kernel (for wrap-around), so it counts about twice in sonde's RSS.
     pub ring_buffer_bytes: u32,
-    /// Kernel descriptor table entries (LRU). Sockets and, negatively cached, other fds.
-    pub kernel_descriptors: u32,
+    /// Kernel connection table entries (LRU): one per TCP socket seen opening or doing I/O,
+    /// removed when it closes. 65536 covers a busy host's open connections; past it the
+    /// least recently used verdict is forgotten and simply made again.
+    /// (`kernel_descriptors` is the key's earlier name, still accepted.)
+    #[serde(alias = "kernel_descriptors")]
+    pub kernel_connections: u32,
     /// Connections the agent keeps parser state for; the least recently used go first.
     pub connections: usize,
     /// Milliseconds a request waits for its response before its span ends with an error.
@@ -51,7 +55,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             ring_buffer_bytes: 8 * 1024 * 1024,
-            kernel_descriptors: 65536,
+            kernel_connections: 65536,
             connections: 16384,
             request_timeout_ms: 30_000,
             max_header_bytes: 16 * 1024,
@@ -69,7 +73,7 @@ impl Limits {
                 self.ring_buffer_bytes
             )));
         }
-        if self.kernel_descriptors == 0
+        if self.kernel_connections == 0
             || self.connections == 0
             || self.max_pending == 0
             || self.max_metric_series == 0

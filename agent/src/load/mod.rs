@@ -8,7 +8,7 @@ use aya::{
     maps::{HashMap, MapData, PerCpuArray, RingBuf},
     programs::{BtfTracePoint, RawTracePoint},
 };
-use sonde_common::{globals, maps, stat};
+use sonde_common::{ConnEntry, conn_state, globals, maps, role, stat};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -44,12 +44,31 @@ const PROGRAMS: [(&str, &str); 3] = [
     ("sonde_fork", "sched_process_fork"),
 ];
 
-/// The BTF-typed tracepoint program that sees socket I/O. Attached last: once it is, capture
-/// starts, and the process bookkeeping should already be in place.
-const SYS_EXIT: (&str, &str) = ("sonde_sys_exit", "sys_exit");
+/// (program name, BTF-typed tracepoint) of the connection programs. The TCP state program
+/// comes first, so that connections opened from then on carry their role; the socket I/O
+/// programs are attached last: once they are, capture starts, and the process bookkeeping
+/// is already in place.
+const BTF_PROGRAMS: [(&str, &str); 3] = [
+    ("sonde_tcp_state", "inet_sock_set_state"),
+    ("sonde_sock_recv", "sock_recv_length"),
+    ("sonde_sock_send", "sock_send_length"),
+];
 
 fn program_error(name: &'static str) -> impl FnOnce(aya::programs::ProgramError) -> LoadError {
     move |source| LoadError::Program { name, source }
+}
+
+fn btf_program<'a>(
+    ebpf: &'a mut Ebpf,
+    name: &'static str,
+) -> Result<&'a mut BtfTracePoint, LoadError> {
+    ebpf.program_mut(name)
+        .ok_or(LoadError::Program {
+            name,
+            source: aya::programs::ProgramError::NotLoaded,
+        })?
+        .try_into()
+        .map_err(program_error(name))
 }
 
 #[derive(Clone, Debug)]
@@ -58,7 +77,7 @@ pub struct LoadOptions {
     pub filter_flags: u32,
     /// Ring buffer size in bytes; a power of two, at least one page.
     pub ring_buffer_bytes: u32,
-    /// Entries of the kernel's descriptor table.
+    /// Entries of the kernel's connection table (one per TCP socket seen).
     pub max_connections: u32,
 }
 
@@ -78,6 +97,8 @@ pub struct Kernel {
     pub watch_ports: HashMap<MapData, u32, u8>,
     pub self_ports: HashMap<MapData, u32, u8>,
     pub stats: PerCpuArray<MapData, u64>,
+    /// The kernel's connection table (socket cookie -> verdict), for muting.
+    conns: HashMap<MapData, u64, ConnEntry>,
 }
 
 /// Totals of the kernel's per-CPU counters.
@@ -116,20 +137,13 @@ pub fn load(options: &LoadOptions) -> Result<Kernel, LoadError> {
             .map_err(|source| LoadError::Program { name, source })?;
     }
     // The loader's own copy of the kernel's BTF is gone by now; parse it again only for the
-    // tp_btf program, so that two parses (tens of MiB) are never resident at once.
+    // tp_btf programs, so that two parses (tens of MiB) are never resident at once.
     let btf = aya::Btf::from_sys_fs().map_err(|e| LoadError::Btf(e.to_string()))?;
-    let (name, tracepoint) = SYS_EXIT;
-    let program: &mut BtfTracePoint = ebpf
-        .program_mut(name)
-        .ok_or(LoadError::Program {
-            name,
-            source: aya::programs::ProgramError::NotLoaded,
-        })?
-        .try_into()
-        .map_err(program_error(name))?;
-    program
-        .load(tracepoint, &btf)
-        .map_err(program_error(name))?;
+    for (name, tracepoint) in BTF_PROGRAMS {
+        btf_program(&mut ebpf, name)?
+            .load(tracepoint, &btf)
+            .map_err(program_error(name))?;
+    }
     drop(btf);
     let mut take = |name: &'static str| ebpf.take_map(name).ok_or(LoadError::MissingMap(name));
     let events = RingBuf::try_from(take(maps::EVENTS)?).map_err(|source| LoadError::Map {
@@ -155,6 +169,10 @@ pub fn load(options: &LoadOptions) -> Result<Kernel, LoadError> {
         name: maps::STATS,
         source,
     })?;
+    let conns = HashMap::try_from(take(maps::CONNS)?).map_err(|source| LoadError::Map {
+        name: maps::CONNS,
+        source,
+    })?;
     Ok(Kernel {
         _ebpf: ebpf,
         events,
@@ -162,6 +180,7 @@ pub fn load(options: &LoadOptions) -> Result<Kernel, LoadError> {
         watch_ports,
         self_ports,
         stats,
+        conns,
     })
 }
 
@@ -182,17 +201,11 @@ impl Kernel {
                 .attach(tracepoint)
                 .map_err(|source| LoadError::Program { name, source })?;
         }
-        let (name, _) = SYS_EXIT;
-        let program: &mut BtfTracePoint = self
-            ._ebpf
-            .program_mut(name)
-            .ok_or(LoadError::Program {
-                name,
-                source: aya::programs::ProgramError::NotLoaded,
-            })?
-            .try_into()
-            .map_err(program_error(name))?;
-        program.attach().map_err(program_error(name))?;
+        for (name, _) in BTF_PROGRAMS {
+            btf_program(&mut self._ebpf, name)?
+                .attach()
+                .map_err(program_error(name))?;
+        }
         Ok(())
     }
 
@@ -226,6 +239,21 @@ impl Kernel {
                 name: maps::SELF_PORTS,
                 source,
             })
+    }
+
+    /// Stops capturing a connection's payload (the agent will never make a span from it):
+    /// its kernel table entry becomes IGNORED, so its reads and writes cost one lookup and no
+    /// event. `announced` stays set, so its close still reaches the agent. A connection that
+    /// has closed meanwhile has no entry, and none is made (BPF_EXIST).
+    pub fn mute(&mut self, conn_id: u64) {
+        const BPF_EXIST: u64 = 2;
+        let entry = ConnEntry {
+            state: conn_state::IGNORED,
+            role: role::UNKNOWN,
+            ports_match: 0,
+            announced: 1,
+        };
+        let _ = self.conns.insert(conn_id, entry, BPF_EXIST);
     }
 
     pub fn stats(&self) -> KernelStats {

@@ -1,7 +1,7 @@
 //! Kernel structure offsets from the running kernel's BTF (/sys/kernel/btf/vmlinux).
 //!
-//! aya-ebpf cannot emit CO-RE relocations from Rust, so the kernel programs read fields with
-//! bpf_probe_read_kernel at offsets computed here, once, at start-up.
+//! aya-ebpf cannot emit CO-RE relocations from Rust, so the kernel programs read fields at
+//! offsets computed here, once, at start-up.
 
 use btf_rs::{Btf, Type};
 use sonde_common::KernelOffsets;
@@ -139,14 +139,7 @@ pub fn from_btf(btf: &Btf) -> Result<KernelOffsets, OffsetError> {
     Ok(KernelOffsets {
         task_pid: offset(btf, "task_struct", &["pid"])?,
         task_tgid: offset(btf, "task_struct", &["tgid"])?,
-        task_files: offset(btf, "task_struct", &["files"])?,
-        files_fdt: offset(btf, "files_struct", &["fdt"])?,
-        fdt_max_fds: offset(btf, "fdtable", &["max_fds"])?,
-        fdt_fd: offset(btf, "fdtable", &["fd"])?,
-        file_inode: offset(btf, "file", &["f_inode"])?,
-        file_private_data: offset(btf, "file", &["private_data"])?,
-        inode_mode: offset(btf, "inode", &["i_mode"])?,
-        socket_sk: offset(btf, "socket", &["sk"])?,
+        task_flags: offset(btf, "task_struct", &["flags"])?,
         sk_family: sk(&["__sk_common", "skc_family"])?,
         sk_num: sk(&["__sk_common", "skc_num"])?,
         sk_dport: sk(&["__sk_common", "skc_dport"])?,
@@ -177,7 +170,7 @@ mod tests {
         }
         let o = kernel_offsets().expect("offsets");
         assert_eq!(o.valid, 1);
-        assert!(o.task_files > 0 && o.task_files < 16384);
+        assert!(o.task_flags > 0 && o.task_flags < 16384);
         assert_ne!(o.sk_num, o.sk_dport);
         assert_ne!(o.sk_rcv_saddr, o.sk_daddr);
         assert_ne!(o.sk_type, o.sk_protocol);

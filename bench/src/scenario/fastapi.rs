@@ -6,6 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::agent::Selection;
+use crate::bpfstats;
 use crate::ctx::Ctx;
 use crate::observe::{self, AgentCost};
 use crate::procfs;
@@ -297,15 +298,15 @@ fn section(
     let why = format!(
         "the 2 cores are saturated by wrk, uvicorn, PostgreSQL and Redis, so sonde's CPU comes \
          out of the service's: its process {sonde_ms:.3} ms and its kernel programs \
-         {kernel_ms:.3} ms (host-wide, every process's syscalls) per request, against the \
+         {kernel_ms:.3} ms (host-wide: every process's socket I/O) per request, against the \
          service's own {app_ms:.2} ms ({:.0}%)",
         100.0 * (sonde_ms + kernel_ms) / app_ms
     );
     let (sonde_loss, sdk_loss) = (1.0 - sonde, 1.0 - sdk);
     let mut problems = Vec::new();
-    if let Some(p) = progs.get("sonde_sys_exit") {
+    if let Some(p) = bpfstats::socket_io(&progs) {
         problems.push(format!(
-            "FastAPI: `sonde_sys_exit` {:.0} ns per invocation, {:.1} invocations and {:.1} µs \
+            "FastAPI: socket I/O programs {:.0} ns per invocation, {:.1} invocations and {:.1} µs \
              per request",
             p.avg_ns().unwrap_or(f64::NAN),
             p.run_cnt as f64 / requests.max(1) as f64,

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::agent::Selection;
+use crate::bpfstats;
 use crate::ctx::Ctx;
 use crate::observe::{self, AgentCost};
 use crate::report::{Section, Target, int, ratio, table};
@@ -257,9 +258,9 @@ fn section(
         format!("short by {:.3}: {why}", 0.90 - throughput)
     };
     let mut problems = Vec::new();
-    if let Some(p) = progs.get("sonde_sys_exit") {
+    if let Some(p) = bpfstats::socket_io(&progs) {
         problems.push(format!(
-            "nginx: `sonde_sys_exit` averages {:.0} ns per invocation and runs {:.1} times per \
+            "nginx: the socket I/O programs average {:.0} ns per invocation and run {:.1} times per \
              request ({:.2} µs/request); {}",
             p.avg_ns().unwrap_or(f64::NAN),
             p.run_cnt as f64 / requests_b.max(1) as f64,

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use crate::agent::Selection;
+use crate::bpfstats;
 use crate::ctx::Ctx;
 use crate::observe::{self, AgentCost};
 use crate::procfs;
@@ -200,9 +201,9 @@ fn section(ctx: &Ctx, variants: &[Variant]) -> Section {
         let progs = observe::total_progs(&costs);
         body.push_str(&format!("\nKernel programs, {}:\n\n", v.label));
         body.push_str(&observe::progs_table(&progs, ops));
-        if let Some(p) = progs.get("sonde_sys_exit") {
+        if let Some(p) = bpfstats::socket_io(&progs) {
             problems.push(format!(
-                "redis ({}): `sonde_sys_exit` {:.0} ns per invocation, {:.2} µs per operation",
+                "redis ({}): socket I/O programs {:.0} ns per invocation, {:.2} µs per operation",
                 v.label,
                 p.avg_ns().unwrap_or(f64::NAN),
                 p.run_time_ns as f64 / 1000.0 / ops.max(1) as f64
@@ -225,7 +226,7 @@ fn section(ctx: &Ctx, variants: &[Variant]) -> Section {
         / ops.max(1) as f64;
     let why = format!(
         "per operation sonde's process uses {sonde_us:.2} µs and its kernel programs \
-         {kernel_us:.2} µs (4 captured syscalls: both ends' read and write), against \
+         {kernel_us:.2} µs (4 socket calls: both ends' read and write), against \
          redis-server's own \
          {:.2} µs, on the 2 cores redis-server and redis-benchmark saturate",
         median(&col(base, &|r: &Run| r.server_us_per_op()))
