@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub struct SelfStats {
     /// Ring-buffer records read by the agent.
     pub events_read: AtomicU64,
+    /// Of those, socket reads and writes (the rest are connection and process events).
+    pub data_events_read: AtomicU64,
     /// Events dropped in the kernel (ring buffer full); copied from the kernel's counters.
     pub events_lost_kernel: AtomicU64,
     /// Copies from user memory that failed in the kernel.
@@ -20,6 +22,9 @@ pub struct SelfStats {
     pub exchanges_incomplete: AtomicU64,
     /// Connections dropped from the agent's table because it was full.
     pub connections_evicted: AtomicU64,
+    /// Connections whose capture the agent stopped: no span can come of them (unknown
+    /// protocol, or a database's server side).
+    pub connections_muted: AtomicU64,
     /// Connections tracked now (gauge).
     pub connections_tracked: AtomicU64,
     /// Spans handed to the exporter queue.

@@ -421,6 +421,52 @@ async fn connection_opened_before_sonde() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The server side of a Redis connection makes no spans (only clients make database spans),
+/// so sonde mutes its capture once it has seen the first exchange. With both ends watched,
+/// of a PING and then 200 commands the agent reads exactly the client's 402 socket calls and
+/// the server's first 2 (PING read, PONG written): 404 data events, where 804 would mean the
+/// server's end was never muted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_side_muted_after_first_exchange() -> anyhow::Result<()> {
+    if !privileged("server_side_muted_after_first_exchange") {
+        return Ok(());
+    }
+    let receiver = OtlpReceiver::start().await?;
+    let redis = RedisServer::start()?;
+    let port = redis.port();
+    let sonde = start_sonde(&receiver, port)?;
+    let before = sonde.metric("sonde_data_events_read_total")?;
+    let mut c = redis.client()?;
+    assert_eq!(c.command(&["PING"])?, "PONG");
+    // The agent drains the ring buffer every 20 ms; give it time to mute the server's end.
+    let deadline = Instant::now() + WAIT;
+    while sonde.metric("sonde_connections_muted_total")? < 1.0 {
+        assert!(Instant::now() < deadline, "the server side was never muted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        for i in 0..100 {
+            c.command(&["SET", &format!("mute:{i}"), "v"])?;
+            c.command(&["GET", &format!("mute:{i}")])?;
+        }
+        Ok(())
+    })
+    .await??;
+    receiver
+        .wait_for_spans(|s| redis_clients(s, port).len() >= 201, WAIT)
+        .await;
+    let data_events = sonde.metric("sonde_data_events_read_total")? - before;
+    let muted = sonde.metric("sonde_connections_muted_total")?;
+    assert!(sonde.stop()?.success());
+    let spans = redis_clients(&receiver.spans(), port);
+    assert_eq!(spans.len(), 201, "{}", describe(&spans));
+    assert_eq!(with_op(&spans, "SET").len(), 100);
+    assert_eq!(with_op(&spans, "GET").len(), 100);
+    assert_eq!(muted, 1.0, "only the server's end is muted");
+    assert_eq!(data_events, 404.0, "data events read");
+    Ok(())
+}
+
 /// The Python interpreter of the test venv (target/pyenv, made by `cargo xtask setup`).
 fn venv_python() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/pyenv/bin/python")

@@ -69,6 +69,7 @@ impl Pipeline {
                 data,
                 ..
             } => {
+                SelfStats::add(&self.stats.data_events_read, 1);
                 let chunk = Chunk {
                     direction: if dir == direction::INGRESS {
                         Direction::Ingress
@@ -116,6 +117,11 @@ impl Pipeline {
             }
         }
         self.flush();
+    }
+
+    /// Connections that no span can come of: the caller stops their capture in the kernel.
+    pub fn drain_muted(&mut self) -> std::vec::Drain<'_, u64> {
+        self.table.drain_muted()
     }
 
     /// Periodic work: request timeouts.

@@ -42,6 +42,9 @@ pub fn run(
         while let Some(item) = kernel.events.next() {
             pipeline.handle(&item);
         }
+        for conn_id in pipeline.drain_muted() {
+            kernel.mute(conn_id);
+        }
         for pid in pipeline.newly_matched.drain(..) {
             if let Err(e) = kernel.watch_pid(pid) {
                 tracing::warn!("cannot watch pid {pid}: {e}");

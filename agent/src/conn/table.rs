@@ -15,9 +15,14 @@ use crate::{
 const DETECT_ATTEMPTS: u8 = 32;
 
 enum State {
-    Detecting { attempts: u8 },
+    Detecting {
+        attempts: u8,
+    },
     Parsing(StreamParser),
-    Unsupported,
+    /// No span can come of it (unknown protocol, or a database's server side): its capture
+    /// is muted in the kernel, and the entry stays only to swallow events already in flight
+    /// until the close arrives.
+    Muted,
 }
 
 struct Connection {
@@ -49,6 +54,8 @@ pub struct ConnTable {
     limits: ParserLimits,
     stats: Arc<SelfStats>,
     scratch: Vec<Exchange>,
+    /// Connections newly muted, for the kernel (drained by [`ConnTable::drain_muted`]).
+    muted: Vec<u64>,
 }
 
 impl ConnTable {
@@ -59,6 +66,7 @@ impl ConnTable {
             limits,
             stats,
             scratch: Vec::new(),
+            muted: Vec::new(),
         }
     }
 
@@ -125,11 +133,15 @@ impl ConnTable {
         conn.last_seen_ns = chunk.ts_ns;
         if let State::Detecting { attempts } = &mut conn.state {
             match crate::protocol::detect::detect(chunk, conn.info.as_deref(), self.limits) {
-                Some(parser) => conn.state = State::Parsing(parser),
+                Some(parser) if parser.makes_spans() => conn.state = State::Parsing(parser),
+                Some(_) => {
+                    mute(conn, conn_id, &mut self.muted, &self.stats);
+                    return;
+                }
                 None => {
                     *attempts += 1;
                     if *attempts >= DETECT_ATTEMPTS {
-                        conn.state = State::Unsupported;
+                        mute(conn, conn_id, &mut self.muted, &self.stats);
                     }
                     return;
                 }
@@ -163,6 +175,11 @@ impl ConnTable {
         }
     }
 
+    /// Connections muted since the last call: the kernel should stop capturing them.
+    pub fn drain_muted(&mut self) -> std::vec::Drain<'_, u64> {
+        self.muted.drain(..)
+    }
+
     /// The request a server connection is serving now (for parent links).
     pub fn server_in_flight(&self, conn_id: u64) -> Option<InFlight> {
         match &self.conns.get(&conn_id)?.state {
@@ -180,6 +197,12 @@ impl ConnTable {
             }
         }
     }
+}
+
+fn mute(conn: &mut Connection, conn_id: u64, muted: &mut Vec<u64>, stats: &SelfStats) {
+    conn.state = State::Muted;
+    muted.push(conn_id);
+    SelfStats::add(&stats.connections_muted, 1);
 }
 
 fn drain(conn_id: u64, conn: &Connection, scratch: &mut Vec<Exchange>, out: &mut Vec<Finished>) {

@@ -17,7 +17,7 @@ struct StatsCollector(Arc<SelfStats>);
 impl Collector for StatsCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let s = &self.0;
-        let counters: [(&str, &str, u64); 13] = [
+        let counters: [(&str, &str, u64); 15] = [
             (
                 "sonde_events_read",
                 "Ring-buffer records read by the agent.",
@@ -57,6 +57,16 @@ impl Collector for StatsCollector {
                 "sonde_connections_evicted",
                 "Connections dropped from the agent's full table.",
                 s.connections_evicted.load(Ordering::Relaxed),
+            ),
+            (
+                "sonde_data_events_read",
+                "Socket reads and writes read from the kernel (events_read less connection and process events).",
+                s.data_events_read.load(Ordering::Relaxed),
+            ),
+            (
+                "sonde_connections_muted",
+                "Connections whose capture stopped: unknown protocol, or a database's server side.",
+                s.connections_muted.load(Ordering::Relaxed),
             ),
             (
                 "sonde_spans_created",

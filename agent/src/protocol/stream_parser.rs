@@ -14,6 +14,11 @@ pub trait ProtocolParser: Send {
     fn server_in_flight(&self) -> Option<InFlight> {
         None
     }
+    /// False when no span can ever come of this connection: the server side of a database
+    /// protocol (only clients make database spans). The agent then stops its capture.
+    fn makes_spans(&self) -> bool {
+        true
+    }
 }
 
 /// The parser of one connection.

@@ -79,4 +79,8 @@ impl ProtocolParser for MysqlParser {
         MysqlParser::close(self, ts_ns, &mut done);
         out.extend(done.into_iter().map(Exchange::Db));
     }
+
+    fn makes_spans(&self) -> bool {
+        self.role() == super::Role::Client
+    }
 }

@@ -47,6 +47,10 @@ pub(super) struct Conversation {
 }
 
 impl Conversation {
+    pub(super) fn role(&self) -> Role {
+        self.role
+    }
+
     pub(super) fn new(role: Role, limits: ParserLimits) -> Self {
         Self {
             role,

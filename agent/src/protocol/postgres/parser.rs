@@ -221,4 +221,8 @@ impl ProtocolParser for PostgresParser {
     fn close(&mut self, ts_ns: u64, out: &mut Vec<Exchange>) {
         self.conv.close(ts_ns, out);
     }
+
+    fn makes_spans(&self) -> bool {
+        self.conv.role() == Role::Client
+    }
 }

@@ -217,6 +217,10 @@ impl ProtocolParser for RedisParser {
     fn close(&mut self, ts_ns: u64, out: &mut Vec<Exchange>) {
         RedisParser::close(self, ts_ns, out);
     }
+
+    fn makes_spans(&self) -> bool {
+        self.role() == Role::Client
+    }
 }
 
 /// Where a lost command stream may start again: a RESP array, or a word (inline).
