@@ -13,14 +13,17 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 
-/// Payload of the socket loop: small, like an HTTP request head.
+/// Size of each message of the socket loop: small, like an HTTP request head.
 const PAYLOAD: usize = 64;
+/// The socket loop's messages, padded to [`PAYLOAD`] bytes by [`http_message`].
+const REQUEST: &str = "GET /probe HTTP/1.1\r\nHost: probe\r\nX-Pad: ";
+const RESPONSE: &str = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX-Pad: ";
 
 /// Chunks per loop; the fastest one is reported.
 const CHUNKS: u64 = 20;
 
-/// The loops, by name: an unrelated syscall, a watched syscall on a file, and socket I/O.
-pub const MODES: &[&str] = &["getppid", "read-devzero", "tcp-64"];
+/// The loops, by name: a syscall that is not I/O, file I/O, and socket I/O (an HTTP exchange).
+pub const MODES: &[&str] = &["getppid", "read-devzero", "http-64"];
 
 /// Runs `count` iterations of `mode`; returns the fastest chunk's nanoseconds per syscall
 /// and the syscalls made.
@@ -57,35 +60,58 @@ fn run_loop(mode: &str, count: u64) -> anyhow::Result<(Duration, u64)> {
             }
             Ok((start.elapsed(), count))
         }
-        "tcp-64" => {
+        "http-64" => {
             let listener = TcpListener::bind(("127.0.0.1", 0))?;
             let client = TcpStream::connect(listener.local_addr()?)?;
             client.set_nodelay(true)?;
             let (server, _) = listener.accept()?;
+            server.set_nodelay(true)?;
             let (c, s) = (client.as_raw_fd(), server.as_raw_fd());
-            let out = [b'x'; PAYLOAD];
+            let (request, response) = (http_message(REQUEST), http_message(RESPONSE));
             let mut buf = [0u8; PAYLOAD];
             let start = Instant::now();
             for _ in 0..count {
-                // SAFETY: valid fds and buffers of PAYLOAD bytes that live across the calls.
-                let w = unsafe { libc::write(c, out.as_ptr().cast(), PAYLOAD) };
-                let mut got = 0usize;
-                while got < PAYLOAD {
-                    // SAFETY: as above, reading into the rest of the buffer.
-                    let r = unsafe { libc::read(s, buf[got..].as_mut_ptr().cast(), PAYLOAD - got) };
-                    if r <= 0 {
-                        bail!("read on the loopback socket failed");
-                    }
-                    got += r as usize;
-                }
-                if w != PAYLOAD as isize {
-                    bail!("short write on the loopback socket");
-                }
+                // One small HTTP exchange, so that sonde keeps capturing the connection (an
+                // unknown protocol would be muted after a few reads) and makes its two spans.
+                send_all(c, &request)?;
+                recv_exact(s, &mut buf)?;
+                send_all(s, &response)?;
+                recv_exact(c, &mut buf)?;
             }
-            Ok((start.elapsed(), 2 * count))
+            Ok((start.elapsed(), 4 * count))
         }
         other => bail!("unknown probe mode {other:?}"),
     }
+}
+
+/// `head` padded with a header value to exactly [`PAYLOAD`] bytes, ending the head.
+fn http_message(head: &str) -> [u8; PAYLOAD] {
+    let mut out = [b'x'; PAYLOAD];
+    out[..head.len()].copy_from_slice(head.as_bytes());
+    out[PAYLOAD - 4..].copy_from_slice(b"\r\n\r\n");
+    out
+}
+
+fn send_all(fd: i32, bytes: &[u8]) -> anyhow::Result<()> {
+    // SAFETY: a valid fd and a buffer that lives across the call.
+    let w = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
+    if w != bytes.len() as isize {
+        bail!("short write on the loopback socket");
+    }
+    Ok(())
+}
+
+fn recv_exact(fd: i32, buf: &mut [u8]) -> anyhow::Result<()> {
+    let mut got = 0usize;
+    while got < buf.len() {
+        // SAFETY: as above, reading into the rest of the buffer.
+        let r = unsafe { libc::read(fd, buf[got..].as_mut_ptr().cast(), buf.len() - got) };
+        if r <= 0 {
+            bail!("read on the loopback socket failed");
+        }
+        got += r as usize;
+    }
+    Ok(())
 }
 
 /// The child's main loop.

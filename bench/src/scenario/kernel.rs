@@ -25,7 +25,7 @@ fn count(mode: Mode, probe_mode: &str) -> u64 {
         Mode::Quick => 200_000,
         Mode::Full => 1_000_000,
     };
-    if probe_mode == "tcp-64" { n / 5 } else { n }
+    if probe_mode == "http-64" { n / 5 } else { n }
 }
 
 /// The watched child: `sonde-bench __probe`.
@@ -147,7 +147,7 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<Section> {
             let n = count(ctx.mode, m);
             let s = sample(None, || child.run(m, n))?;
             record(&mut results, (m, Path::Watched), false, s);
-            if m != "tcp-64" {
+            if m != "http-64" {
                 let s = sample(None, || probe::run_mode(m, n))?;
                 record(&mut results, (m, Path::NotWatched), false, s);
                 record(&mut results, (m, Path::PortFilter), false, s);
@@ -169,7 +169,7 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<Section> {
                 for &path in paths {
                     let s = match path {
                         Path::Watched => sample(Some(&agent), || child.run(m, n))?,
-                        _ if m == "tcp-64" => continue,
+                        _ if m == "http-64" => continue,
                         _ => sample(Some(&agent), || probe::run_mode(m, n))?,
                     };
                     record(&mut results, (m, path), true, s);
@@ -210,8 +210,10 @@ fn section(ctx: &Ctx, results: &Results) -> Section {
          sit on the socket tracepoints `sock_send_length` / `sock_recv_length` (and TCP state \
          changes), not on syscall entry or exit, so a syscall that is not socket I/O meets no \
          sonde program. Loops of one syscall (bench/src/probe.rs): `getppid`; a 1-byte `read` \
-         of /dev/zero (file I/O); and a 64-byte `write` plus `read` over a loopback TCP \
-         connection, the full capture path. They run in a child process and in the harness \
+         of /dev/zero (file I/O); and a small HTTP exchange over a loopback TCP \
+         connection (a 64-byte request written and read, a 64-byte response written and \
+         read), the full capture path: every call is captured and each exchange makes two \
+         spans. They run in a child process and in the harness \
          itself, in alternating rounds: without sonde, with `sonde --pid <child>`, with \
          `sonde --port 1`. Each loop reports its fastest of 20 chunks (preemption on this \
          shared machine only adds time). \"Added\" is the median over rounds of the \
@@ -251,7 +253,7 @@ fn section(ctx: &Ctx, results: &Results) -> Section {
             }
         }
     }
-    if let Some(s) = get("tcp-64", Path::Watched) {
+    if let Some(s) = get("http-64", Path::Watched) {
         problems.push(format!(
             "kernel: a captured socket read or write costs +{:.0} ns ({:.0} → {:.0} ns per \
              syscall); the programs {:.0} ns of it (filter, cookie, table lookup, reserve, \
