@@ -15,6 +15,7 @@
 
 mod batcher;
 pub mod console;
+pub mod encode;
 mod env;
 mod grpc;
 mod http;

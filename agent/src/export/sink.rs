@@ -2,7 +2,7 @@
 
 use super::grpc::GrpcSink;
 use super::http::HttpSink;
-use super::{ExportConfig, ExportError, ExporterKind, console, proto};
+use super::{ExportConfig, ExportError, ExporterKind, console};
 use crate::trace::span::SpanRecord;
 
 /// What the backend made of a delivered batch.
@@ -28,7 +28,7 @@ impl Sink {
         })
     }
 
-    /// Sends one batch. The request is built anew on each attempt, which is cheap next to the
+    /// Sends one batch. The request is encoded anew on each attempt, which is cheap next to the
     /// backoff between attempts and keeps only the SpanRecords in memory while retrying.
     pub(crate) async fn send(&mut self, batch: &[SpanRecord]) -> Result<Delivery, ExportError> {
         match self {
@@ -36,8 +36,8 @@ impl Sink {
                 console::print(batch)?;
                 Ok(Delivery::default())
             }
-            Sink::Grpc(grpc) => grpc.send(proto::export_request(batch)).await,
-            Sink::Http(http) => http.send(proto::export_request(batch)).await,
+            Sink::Grpc(grpc) => grpc.send(batch).await,
+            Sink::Http(http) => http.send(batch).await,
         }
     }
 }
