@@ -1,6 +1,9 @@
 //! Connection table keyed by the kernel's connection id.
 
-use std::{collections::HashMap, sync::Arc};
+use std::sync::Arc;
+
+// foldhash: these maps are looked up per span or per event; SipHash was a visible cost.
+use foldhash::{HashMap, HashMapExt};
 
 use sonde_common::ConnEvent;
 

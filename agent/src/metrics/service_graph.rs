@@ -12,12 +12,15 @@
 //! Database client spans do not wait: sonde never reports a database server's side.
 
 use std::{
-    collections::{HashMap, VecDeque},
+    collections::VecDeque,
     fmt::Write as _,
     net::SocketAddr,
     sync::Arc,
     time::{Duration, Instant},
 };
+
+// foldhash: `waiting` and `name_index` are looked up per span; SipHash was a visible cost.
+use foldhash::{HashMap, HashMapExt};
 
 use super::{
     histogram::Histogram,
