@@ -5,7 +5,8 @@
 //! request when its head arrives (`server_request_started`); the span ids are chosen then,
 //! so the children, which finish first, can name their parent.
 
-use std::collections::HashMap;
+// foldhash: `active` is looked up per event and per span; SipHash was a visible cost.
+use foldhash::{HashMap, HashMapExt};
 
 use super::{
     clock::Clock,
@@ -111,42 +112,46 @@ impl SpanBuilder {
     }
 
     /// The span of a finished exchange; None for exchanges that are not reported (the
-    /// server side of a database protocol: its client reports the same operation).
-    pub fn build(&mut self, f: &Finished) -> Option<SpanRecord> {
-        let (name, kind, attributes, status, tid, start_ns, end_ns, traceparent) = match &f.exchange
-        {
-            Exchange::Http(x) => {
-                let p = http_span::parts(x, f.info.as_deref(), &self.routes);
-                (
-                    p.name,
-                    p.kind,
-                    p.attributes,
-                    p.status,
-                    x.tid,
-                    x.request_start_ns,
-                    x.response_end_ns,
-                    x.traceparent.as_deref(),
-                )
-            }
-            Exchange::Db(x) => {
-                if x.role != Role::Client {
-                    return None;
+    /// server side of a database protocol: its client reports the same operation). The
+    /// exchange's strings are moved into the span, so `f.exchange` is spent afterwards.
+    pub fn build(&mut self, f: &mut Finished) -> Option<SpanRecord> {
+        let info = f.info.as_deref();
+        let (name, kind, attributes, status, tid, start_ns, end_ns, traceparent) =
+            match &mut f.exchange {
+                Exchange::Http(x) => {
+                    let p = http_span::parts(x, info, &self.routes);
+                    (
+                        p.name,
+                        p.kind,
+                        p.attributes,
+                        p.status,
+                        x.tid,
+                        x.request_start_ns,
+                        x.response_end_ns,
+                        x.traceparent.take(),
+                    )
                 }
-                let p = db_span::parts(x, f.info.as_deref());
-                (
-                    p.name,
-                    p.kind,
-                    p.attributes,
-                    p.status,
-                    x.tid,
-                    x.start_ns,
-                    x.end_ns,
-                    None,
-                )
-            }
-        };
+                Exchange::Db(x) => {
+                    if x.role != Role::Client {
+                        return None;
+                    }
+                    let p = db_span::parts(x, info);
+                    (
+                        p.name,
+                        p.kind,
+                        p.attributes,
+                        p.status,
+                        x.tid,
+                        x.start_ns,
+                        x.end_ns,
+                        None,
+                    )
+                }
+            };
         let (trace_id, span_id, parent_span_id) = match kind {
-            SpanKind::Server => self.server_ids(f.pid, tid, f.conn_id, start_ns, traceparent),
+            SpanKind::Server => {
+                self.server_ids(f.pid, tid, f.conn_id, start_ns, traceparent.as_deref())
+            }
             SpanKind::Client => self.client_ids(f.pid, tid, start_ns),
         };
         Some(SpanRecord {

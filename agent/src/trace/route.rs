@@ -34,6 +34,12 @@ impl Route {
             Route::Configured(s) | Route::Heuristic(s) => s,
         }
     }
+
+    pub fn into_string(self) -> String {
+        match self {
+            Route::Configured(s) | Route::Heuristic(s) => s,
+        }
+    }
 }
 
 impl Routes {
