@@ -23,7 +23,7 @@ fn push(attrs: &mut SpanAttributes, key: &'static str, value: impl Into<AttrValu
 pub fn parts(x: &mut DbExchange, info: Option<&ConnInfo>) -> DbSpanParts {
     let mut attrs = SpanAttributes::with_capacity(10);
     let name = match (&x.operation, &x.collection) {
-        (Some(op), Some(coll)) => format!("{op} {coll}"),
+        (Some(op), Some(coll)) => [op.as_str(), coll.as_str()].join(" "),
         (Some(op), None) => op.clone(),
         (None, _) => x.system.as_str().to_owned(),
     };

@@ -81,7 +81,7 @@ pub fn parts(x: &mut HttpExchange, info: Option<&ConnInfo>, routes: &Routes) -> 
     // Only configured routes name spans: a heuristic template could still be wrong, and a
     // span name must stay low-cardinality.
     let name = match &route {
-        Some(Route::Configured(r)) => format!("{method} {r}"),
+        Some(Route::Configured(r)) => [method.as_str(), r.as_str()].join(" "),
         _ => method.clone(),
     };
     push(&mut attrs, "http.request.method", method);
