@@ -7,6 +7,7 @@
 
 // foldhash: `active` is looked up per event and per span; SipHash was a visible cost.
 use foldhash::{HashMap, HashMapExt};
+use rand::{Rng as _, SeedableRng as _, rngs::SmallRng};
 
 use super::{
     clock::Clock,
@@ -40,22 +41,35 @@ pub struct SpanBuilder {
     routes: Routes,
     /// (pid, tid) -> the request that thread is serving.
     active: HashMap<(u32, u32), Active>,
+    ids: IdGenerator,
 }
 
-fn new_trace_id() -> [u8; 16] {
-    loop {
-        let id: [u8; 16] = rand::random();
-        if id != [0; 16] {
-            return id;
+/// Trace and span ids. A small non-cryptographic generator (xoshiro, seeded from the OS
+/// once) as the OpenTelemetry SDKs use: ids must be unique and unpredictable enough to not
+/// collide, not secret, and the thread-local ChaCha generator cost a visible share of each
+/// span.
+struct IdGenerator(SmallRng);
+
+impl IdGenerator {
+    fn new() -> Self {
+        IdGenerator(SmallRng::from_os_rng())
+    }
+
+    fn trace_id(&mut self) -> [u8; 16] {
+        loop {
+            let id: [u8; 16] = self.0.random();
+            if id != [0; 16] {
+                return id;
+            }
         }
     }
-}
 
-fn new_span_id() -> [u8; 8] {
-    loop {
-        let id: [u8; 8] = rand::random();
-        if id != [0; 8] {
-            return id;
+    fn span_id(&mut self) -> [u8; 8] {
+        loop {
+            let id: [u8; 8] = self.0.random();
+            if id != [0; 8] {
+                return id;
+            }
         }
     }
 }
@@ -67,6 +81,7 @@ impl SpanBuilder {
             clock,
             routes,
             active: HashMap::new(),
+            ids: IdGenerator::new(),
         }
     }
 
@@ -98,8 +113,11 @@ impl SpanBuilder {
             Active {
                 conn_id,
                 request_start_ns,
-                trace_id: parent.map_or_else(new_trace_id, |p| p.trace_id),
-                span_id: new_span_id(),
+                trace_id: match parent {
+                    Some(p) => p.trace_id,
+                    None => self.ids.trace_id(),
+                },
+                span_id: self.ids.span_id(),
                 parent_span_id: parent.map(|p| p.parent_id),
             },
         );
@@ -185,8 +203,11 @@ impl SpanBuilder {
         }
         let parent = traceparent.and_then(traceparent::parse);
         (
-            parent.map_or_else(new_trace_id, |p| p.trace_id),
-            new_span_id(),
+            match parent {
+                Some(p) => p.trace_id,
+                None => self.ids.trace_id(),
+            },
+            self.ids.span_id(),
             parent.map(|p| p.parent_id),
         )
     }
@@ -199,9 +220,9 @@ impl SpanBuilder {
     ) -> ([u8; 16], [u8; 8], Option<[u8; 8]>) {
         match self.active.get(&(pid, tid)) {
             Some(a) if a.request_start_ns <= start_ns => {
-                (a.trace_id, new_span_id(), Some(a.span_id))
+                (a.trace_id, self.ids.span_id(), Some(a.span_id))
             }
-            _ => (new_trace_id(), new_span_id(), None),
+            _ => (self.ids.trace_id(), self.ids.span_id(), None),
         }
     }
 }

@@ -143,7 +143,13 @@ fn trim_ows(bytes: &[u8]) -> &[u8] {
 }
 
 fn owned_value(value: &[u8]) -> String {
-    String::from_utf8_lossy(trim_ows(value)).into_owned()
+    let value = trim_ows(value);
+    // Header values are nearly always valid UTF-8: one vectorised check and one copy, and
+    // only the rest take the lossy path.
+    match std::str::from_utf8(value) {
+        Ok(s) => s.to_owned(),
+        Err(_) => String::from_utf8_lossy(value).into_owned(),
+    }
 }
 
 /// Parses the head at the start of `bytes`, of `kind` (decided from the bytes when `None`).
