@@ -90,7 +90,7 @@ impl Pipeline {
                         req.tid,
                         header.conn_id,
                         req.start_ns,
-                        req.traceparent.as_deref(),
+                        req.traceparent,
                     );
                 }
             }

@@ -162,7 +162,7 @@ impl ConnTable {
     }
 
     /// The request a server connection is serving now (for parent links).
-    pub fn server_in_flight(&self, conn_id: u64) -> Option<InFlight> {
+    pub fn server_in_flight(&self, conn_id: u64) -> Option<InFlight<'_>> {
         match &self.conns.get(&conn_id)?.state {
             State::Parsing(parser) => parser.server_in_flight(),
             _ => None,

@@ -11,7 +11,7 @@ pub trait ProtocolParser: Send {
     /// The connection closed: flush what is pending.
     fn close(&mut self, ts_ns: u64, out: &mut Vec<Exchange>);
     /// For server-side connections: the request being served now (for parent links).
-    fn server_in_flight(&self) -> Option<InFlight> {
+    fn server_in_flight(&self) -> Option<InFlight<'_>> {
         None
     }
 }
@@ -32,7 +32,7 @@ impl ProtocolParser for http::HttpParser {
         self.with_scratch(out, Exchange::Http, |p, done| p.close(ts_ns, done));
     }
 
-    fn server_in_flight(&self) -> Option<InFlight> {
+    fn server_in_flight(&self) -> Option<InFlight<'_>> {
         http::HttpParser::server_in_flight(self)
     }
 }

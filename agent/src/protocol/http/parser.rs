@@ -116,7 +116,7 @@ impl HttpParser {
 
     /// On a server connection, the oldest request received and not answered yet: the one
     /// being served, to which the process's outgoing calls belong.
-    pub fn server_in_flight(&self) -> Option<InFlight> {
+    pub fn server_in_flight(&self) -> Option<InFlight<'_>> {
         if self.role != Some(Role::Server) {
             return None;
         }
@@ -124,7 +124,7 @@ impl HttpParser {
         Some(InFlight {
             tid: x.tid,
             start_ns: x.request_start_ns,
-            traceparent: x.traceparent.clone(),
+            traceparent: x.traceparent.as_deref(),
         })
     }
 
