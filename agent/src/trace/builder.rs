@@ -7,7 +7,7 @@
 
 // foldhash: `active` is looked up per event and per span; SipHash was a visible cost.
 use foldhash::{HashMap, HashMapExt};
-use rand::{Rng as _, SeedableRng as _, rngs::SmallRng};
+use rand::{RngCore as _, SeedableRng as _, rngs::SmallRng};
 
 use super::{
     clock::Clock,
@@ -55,22 +55,21 @@ impl IdGenerator {
         IdGenerator(SmallRng::from_os_rng())
     }
 
+    // `fill_bytes` takes whole 64-bit outputs; `random::<[u8; N]>()` draws each byte alone.
     fn trace_id(&mut self) -> [u8; 16] {
-        loop {
-            let id: [u8; 16] = self.0.random();
-            if id != [0; 16] {
-                return id;
-            }
+        let mut id = [0; 16];
+        while id == [0; 16] {
+            self.0.fill_bytes(&mut id);
         }
+        id
     }
 
     fn span_id(&mut self) -> [u8; 8] {
-        loop {
-            let id: [u8; 8] = self.0.random();
-            if id != [0; 8] {
-                return id;
-            }
+        let mut id = [0; 8];
+        while id == [0; 8] {
+            self.0.fill_bytes(&mut id);
         }
+        id
     }
 }
 

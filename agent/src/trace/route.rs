@@ -102,8 +102,11 @@ pub fn path_of(target: &str) -> &str {
         }
         None => target,
     };
+    // '?' and '#' are ASCII, so a byte position is a char boundary: the same answer as
+    // `find(['?', '#'])` without its char decoding.
     let end = without_scheme
-        .find(['?', '#'])
+        .bytes()
+        .position(|b| b == b'?' || b == b'#')
         .unwrap_or(without_scheme.len());
     &without_scheme[..end]
 }
