@@ -337,13 +337,13 @@ mod tests {
         SpanRecord {
             trace_id: [n; 16],
             span_id: [n.wrapping_add(1); 8],
-            parent_span_id: (n % 2 == 0).then_some([7; 8]),
-            name: if n % 5 == 0 {
+            parent_span_id: n.is_multiple_of(2).then_some([7; 8]),
+            name: if n.is_multiple_of(5) {
                 String::new()
             } else {
                 format!("GET /items/{n}")
             },
-            kind: if n % 3 == 0 {
+            kind: if n.is_multiple_of(3) {
                 SpanKind::Server
             } else {
                 SpanKind::Client

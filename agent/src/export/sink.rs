@@ -14,9 +14,10 @@ pub(crate) struct Delivery {
 
 pub(crate) enum Sink {
     Console,
-    // Boxed: the tonic endpoint is large and there is one sink per exporter anyway.
+    // Boxed: the tonic endpoint and the encoders' scratch state are large, and there is one
+    // sink per exporter anyway.
     Grpc(Box<GrpcSink>),
-    Http(HttpSink),
+    Http(Box<HttpSink>),
 }
 
 impl Sink {
@@ -24,7 +25,7 @@ impl Sink {
         Ok(match config.kind {
             ExporterKind::Console => Sink::Console,
             ExporterKind::OtlpGrpc => Sink::Grpc(Box::new(GrpcSink::new(config)?)),
-            ExporterKind::OtlpHttp => Sink::Http(HttpSink::new(config)?),
+            ExporterKind::OtlpHttp => Sink::Http(Box::new(HttpSink::new(config)?)),
         })
     }
 

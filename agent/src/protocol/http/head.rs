@@ -163,17 +163,17 @@ pub(super) fn parse_head(bytes: &[u8], kind: Option<HeadKind>) -> Result<Parsed,
     }
 }
 
+/// `parse_request` or `parse_response`: a head from bytes, with header slots to fill.
+type HeadParser = for<'h, 'b> fn(
+    &'b [u8],
+    &'h mut [MaybeUninit<httparse::Header<'b>>],
+) -> Result<Parsed, HttpError>;
+
 /// Runs `parse` with stack header slots, and once more with enough heap slots for any head
 /// of this size when they were too few (rare; bounded by the head limit). The slots are
 /// left uninitialised (httparse writes each before it hands it back): initialising 64 of
 /// them cost 2 KiB of stores per head.
-fn with_headers(
-    bytes: &[u8],
-    parse: for<'h, 'b> fn(
-        &'b [u8],
-        &'h mut [MaybeUninit<httparse::Header<'b>>],
-    ) -> Result<Parsed, HttpError>,
-) -> Result<Parsed, HttpError> {
+fn with_headers(bytes: &[u8], parse: HeadParser) -> Result<Parsed, HttpError> {
     let mut headers = [const { MaybeUninit::uninit() }; STACK_HEADERS];
     match parse(bytes, &mut headers) {
         Err(HttpError::MalformedHead(httparse::Error::TooManyHeaders)) => {
