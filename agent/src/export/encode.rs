@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::sync::Arc;
 
-use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint, key_len};
+use prost::encoding::{WireType, encode_varint, encoded_len_varint, key_len};
 
 use super::proto::{SCOPE_NAME, W3C_FLAG_SAMPLED};
 use crate::trace::span::{AttrValue, SpanKind, SpanRecord, SpanStatus};
@@ -152,6 +152,23 @@ impl TraceEncoder {
     }
 }
 
+/// prost's `encode_varint` with the one-byte case (every key here, most lengths) inline:
+/// the general loop was the encoder's largest cost.
+#[inline]
+fn varint(value: u64, buf: &mut Vec<u8>) {
+    if value < 0x80 {
+        buf.push(value as u8);
+    } else {
+        encode_varint(value, buf);
+    }
+}
+
+/// prost's `encode_key`: the varint of the tag and the wire type.
+#[inline]
+fn encode_key(tag: u32, wire_type: WireType, buf: &mut Vec<u8>) {
+    varint(u64::from(tag << 3 | wire_type as u32), buf);
+}
+
 /// A length-delimited field: its key, its length, and `len` bytes.
 fn delimited_len(tag: u32, len: usize) -> usize {
     key_len(tag) + encoded_len_varint(len as u64) + len
@@ -159,7 +176,7 @@ fn delimited_len(tag: u32, len: usize) -> usize {
 
 fn delimiter(tag: u32, len: usize, buf: &mut Vec<u8>) {
     encode_key(tag, WireType::LengthDelimited, buf);
-    encode_varint(len as u64, buf);
+    varint(len as u64, buf);
 }
 
 /// A string or bytes field; prost leaves empty ones out.
@@ -238,7 +255,7 @@ fn write_span(span: &SpanRecord, buf: &mut Vec<u8>) {
     write_bytes(SPAN_PARENT_SPAN_ID, parent, buf);
     write_bytes(SPAN_NAME, span.name.as_bytes(), buf);
     encode_key(SPAN_KIND, WireType::Varint, buf);
-    encode_varint(kind_value(span.kind), buf);
+    varint(kind_value(span.kind), buf);
     write_fixed64(SPAN_START, span.start_unix_ns, buf);
     write_fixed64(SPAN_END, span.end_unix_ns, buf);
     write_attributes(SPAN_ATTRIBUTES, &span.attributes, buf);
@@ -246,7 +263,7 @@ fn write_span(span: &SpanRecord, buf: &mut Vec<u8>) {
         delimiter(SPAN_STATUS, status_len(message), buf);
         write_bytes(STATUS_MESSAGE, message.as_bytes(), buf);
         encode_key(STATUS_CODE, WireType::Varint, buf);
-        encode_varint(STATUS_CODE_ERROR, buf);
+        varint(STATUS_CODE_ERROR, buf);
     }
     // prost writes fields in tag order: `flags` (16) comes last.
     encode_key(SPAN_FLAGS, WireType::ThirtyTwoBit, buf);
@@ -304,12 +321,12 @@ fn write_any_value(value: &AttrValue, buf: &mut Vec<u8>) {
         }
         AttrValue::Bool(b) => {
             encode_key(ANY_BOOL, WireType::Varint, buf);
-            encode_varint(u64::from(*b), buf);
+            varint(u64::from(*b), buf);
         }
         AttrValue::Int(i) => {
             encode_key(ANY_INT, WireType::Varint, buf);
             // int64 is encoded as its two's complement, as prost does.
-            encode_varint(*i as u64, buf);
+            varint(*i as u64, buf);
         }
     }
 }
