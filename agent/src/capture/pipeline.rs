@@ -91,7 +91,7 @@ impl Pipeline {
                         req.tid,
                         header.conn_id,
                         req.start_ns,
-                        req.traceparent.as_deref(),
+                        req.traceparent,
                     );
                 }
             }
@@ -135,11 +135,11 @@ impl Pipeline {
     }
 
     fn flush(&mut self) {
-        for f in self.finished.drain(..) {
+        for mut f in self.finished.drain(..) {
             if f.exchange_incomplete() {
                 SelfStats::add(&self.stats.exchanges_incomplete, 1);
             }
-            if let Some(span) = self.builder.build(&f) {
+            if let Some(span) = self.builder.build(&mut f) {
                 self.metrics.record(&span, f.info.as_deref());
                 SelfStats::add(&self.stats.spans_created, 1);
                 self.queue.push(span);

@@ -16,6 +16,9 @@ pub struct ConnInfo {
     pub role_hint: Option<Role>,
     /// The kernel's command name of the thread that opened (or first used) the connection.
     pub comm: String,
+    /// `peer.ip()` as text, formatted once per connection instead of once per span (several
+    /// span attributes carry it).
+    pub peer_ip: String,
 }
 
 const AF_INET: u32 = 2;
@@ -33,13 +36,38 @@ fn addr(family: u32, bytes: [u8; 16]) -> IpAddr {
 }
 
 impl ConnInfo {
-    pub fn from_event(ev: &ConnEvent) -> ConnInfo {
+    /// A connection between `local` and `peer`, its derived fields filled in.
+    pub fn new(
+        pid: u32,
+        fd: u32,
+        local: SocketAddr,
+        peer: SocketAddr,
+        role_hint: Option<Role>,
+        comm: String,
+    ) -> ConnInfo {
         ConnInfo {
-            pid: ev.header.pid,
-            fd: ev.header.fd,
-            local: SocketAddr::new(addr(ev.family, ev.local_addr), ev.local_port as u16),
-            peer: SocketAddr::new(addr(ev.family, ev.peer_addr), ev.peer_port as u16),
-            comm: {
+            pid,
+            fd,
+            local,
+            peer,
+            role_hint,
+            comm,
+            peer_ip: peer.ip().to_string(),
+        }
+    }
+
+    pub fn from_event(ev: &ConnEvent) -> ConnInfo {
+        ConnInfo::new(
+            ev.header.pid,
+            ev.header.fd,
+            SocketAddr::new(addr(ev.family, ev.local_addr), ev.local_port as u16),
+            SocketAddr::new(addr(ev.family, ev.peer_addr), ev.peer_port as u16),
+            match ev.role {
+                role::ACCEPTED => Some(Role::Server),
+                role::CONNECTED => Some(Role::Client),
+                _ => None,
+            },
+            {
                 let end = ev
                     .comm
                     .iter()
@@ -47,12 +75,7 @@ impl ConnInfo {
                     .unwrap_or(ev.comm.len());
                 String::from_utf8_lossy(&ev.comm[..end]).into_owned()
             },
-            role_hint: match ev.role {
-                role::ACCEPTED => Some(Role::Server),
-                role::CONNECTED => Some(Role::Client),
-                _ => None,
-            },
-        }
+        )
     }
 }
 
@@ -81,11 +104,11 @@ mod tests {
         assert_eq!(info.local, "127.0.0.1:80".parse().unwrap());
         assert_eq!(info.peer, "10.1.2.3:5555".parse().unwrap());
         assert_eq!(info.role_hint, Some(Role::Server));
+        assert_eq!(info.peer_ip, "10.1.2.3");
         ev.family = 10;
         ev.peer_addr = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 2];
-        assert_eq!(
-            ConnInfo::from_event(&ev).peer,
-            "127.0.0.2:5555".parse().unwrap()
-        );
+        let mapped = ConnInfo::from_event(&ev);
+        assert_eq!(mapped.peer, "127.0.0.2:5555".parse().unwrap());
+        assert_eq!(mapped.peer_ip, "127.0.0.2");
     }
 }

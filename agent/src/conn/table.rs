@@ -1,6 +1,9 @@
 //! Connection table keyed by the kernel's connection id.
 
-use std::{collections::HashMap, sync::Arc};
+use std::sync::Arc;
+
+// foldhash: these maps are looked up per span or per event; SipHash was a visible cost.
+use foldhash::{HashMap, HashMapExt};
 
 use sonde_common::ConnEvent;
 
@@ -115,21 +118,16 @@ impl ConnTable {
     }
 
     pub fn data(&mut self, conn_id: u64, pid: u32, chunk: &Chunk<'_>, out: &mut Vec<Finished>) {
-        if !self.conns.contains_key(&conn_id) {
+        // One lookup per event unless the table is full (then a new connection evicts one).
+        if self.conns.len() >= self.max && !self.conns.contains_key(&conn_id) {
             self.make_room();
-            self.conns.insert(
-                conn_id,
-                Connection {
-                    pid,
-                    info: None,
-                    state: State::Detecting { attempts: 0 },
-                    last_seen_ns: chunk.ts_ns,
-                },
-            );
         }
-        let Some(conn) = self.conns.get_mut(&conn_id) else {
-            return;
-        };
+        let conn = self.conns.entry(conn_id).or_insert_with(|| Connection {
+            pid,
+            info: None,
+            state: State::Detecting { attempts: 0 },
+            last_seen_ns: chunk.ts_ns,
+        });
         conn.last_seen_ns = chunk.ts_ns;
         if let State::Detecting { attempts } = &mut conn.state {
             match crate::protocol::detect::detect(chunk, conn.info.as_deref(), self.limits) {
@@ -181,7 +179,7 @@ impl ConnTable {
     }
 
     /// The request a server connection is serving now (for parent links).
-    pub fn server_in_flight(&self, conn_id: u64) -> Option<InFlight> {
+    pub fn server_in_flight(&self, conn_id: u64) -> Option<InFlight<'_>> {
         match &self.conns.get(&conn_id)?.state {
             State::Parsing(parser) => parser.server_in_flight(),
             _ => None,

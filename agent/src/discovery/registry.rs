@@ -1,6 +1,9 @@
 //! Resources of watched processes, computed once per exec and cached with a bound.
 
-use std::{collections::HashMap, sync::Arc};
+use std::sync::Arc;
+
+// foldhash: these maps are looked up per span or per event; SipHash was a visible cost.
+use foldhash::{HashMap, HashMapExt};
 
 use super::{naming, procfs_read};
 use crate::trace::span::{AttrValue, Resource};

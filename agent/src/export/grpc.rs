@@ -1,19 +1,27 @@
 //! OTLP over gRPC, through the tonic client generated from the official proto definitions.
 
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
+use prost::Message as _;
+use tonic::client::Grpc;
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
 use tonic::transport::{Channel, Endpoint};
 
+use super::encode::TraceEncoder;
 use super::sink::Delivery;
 use super::{ExportConfig, ExportError};
+use crate::trace::span::SpanRecord;
+
+/// The method the generated `TraceServiceClient::export` calls.
+const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 
 pub(crate) struct GrpcSink {
     endpoint: Endpoint,
     metadata: MetadataMap,
     /// Built on first use; dropped after a connection failure so that the next attempt dials
     /// afresh (the collector may have come back at the same address).
-    client: Option<TraceServiceClient<Channel>>,
+    client: Option<Grpc<Channel>>,
+    encoder: TraceEncoder,
 }
 
 impl GrpcSink {
@@ -37,20 +45,21 @@ impl GrpcSink {
             endpoint,
             metadata: metadata(&config.headers)?,
             client: None,
+            encoder: TraceEncoder::new(),
         })
     }
 
-    pub(crate) async fn send(
-        &mut self,
-        request: ExportTraceServiceRequest,
-    ) -> Result<Delivery, ExportError> {
+    /// Sends one batch, encoded by [`TraceEncoder`] (the bytes the generated client's prost
+    /// codec would write for `proto::export_request(batch)`), as the generated
+    /// `TraceServiceClient::export` sends it.
+    pub(crate) async fn send(&mut self, batch: &[SpanRecord]) -> Result<Delivery, ExportError> {
+        let body = self.encoder.encode(batch);
         let endpoint = &self.endpoint;
         let client = self
             .client
-            .get_or_insert_with(|| TraceServiceClient::new(endpoint.connect_lazy()));
-        let mut request = tonic::Request::new(request);
-        *request.metadata_mut() = self.metadata.clone();
-        match client.export(request).await {
+            .get_or_insert_with(|| Grpc::new(endpoint.connect_lazy()));
+        let result = export(client, body, self.metadata.clone()).await;
+        match result {
             Ok(response) => Ok(Delivery {
                 rejected: response
                     .into_inner()
@@ -67,6 +76,77 @@ impl GrpcSink {
                 Err(ExportError::Grpc(Box::new(status)))
             }
         }
+    }
+}
+
+/// One unary `Export` call with an already encoded request.
+async fn export(
+    client: &mut Grpc<Channel>,
+    body: Vec<u8>,
+    metadata: MetadataMap,
+) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+    client
+        .ready()
+        .await
+        .map_err(|e| tonic::Status::unknown(format!("Service was not ready: {e}")))?;
+    let mut request = tonic::Request::new(body);
+    *request.metadata_mut() = metadata;
+    request.extensions_mut().insert(tonic::GrpcMethod::new(
+        "opentelemetry.proto.collector.trace.v1.TraceService",
+        "Export",
+    ));
+    client
+        .unary(
+            request,
+            tonic::codegen::http::uri::PathAndQuery::from_static(EXPORT_PATH),
+            PreEncoded,
+        )
+        .await
+}
+
+/// A tonic codec whose requests are protobuf bytes already (from [`TraceEncoder`]) and whose
+/// responses are decoded by prost, as the generated client's codec decodes them.
+#[derive(Clone, Copy, Default)]
+struct PreEncoded;
+
+impl Codec for PreEncoded {
+    type Encode = Vec<u8>;
+    type Decode = ExportTraceServiceResponse;
+    type Encoder = PreEncoded;
+    type Decoder = PreEncoded;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        PreEncoded
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        PreEncoded
+    }
+}
+
+impl Encoder for PreEncoded {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+
+    fn encode(&mut self, item: Vec<u8>, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
+        use prost::bytes::BufMut as _;
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl Decoder for PreEncoded {
+    type Item = ExportTraceServiceResponse;
+    type Error = tonic::Status;
+
+    fn decode(
+        &mut self,
+        src: &mut DecodeBuf<'_>,
+    ) -> Result<Option<ExportTraceServiceResponse>, tonic::Status> {
+        // INTERNAL for a response that does not parse, as tonic's prost codec maps it.
+        ExportTraceServiceResponse::decode(src)
+            .map(Some)
+            .map_err(|e| tonic::Status::internal(e.to_string()))
     }
 }
 

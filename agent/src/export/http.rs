@@ -1,13 +1,13 @@
 //! OTLP over HTTP: the prost-encoded request POSTed to `{endpoint}/v1/traces`.
 
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use prost::Message;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 
+use super::encode::TraceEncoder;
 use super::sink::Delivery;
 use super::{ExportConfig, ExportError};
+use crate::trace::span::SpanRecord;
 
 const PROTOBUF: &str = "application/x-protobuf";
 
@@ -15,6 +15,7 @@ pub(crate) struct HttpSink {
     client: reqwest::Client,
     url: reqwest::Url,
     headers: HeaderMap,
+    encoder: TraceEncoder,
 }
 
 impl HttpSink {
@@ -41,20 +42,15 @@ impl HttpSink {
             client,
             url,
             headers: header_map(&config.headers)?,
+            encoder: TraceEncoder::new(),
         })
     }
 
-    pub(crate) async fn send(
-        &mut self,
-        request: ExportTraceServiceRequest,
-    ) -> Result<Delivery, ExportError> {
-        let response = post_protobuf(
-            &self.client,
-            &self.url,
-            &self.headers,
-            request.encode_to_vec(),
-        )
-        .await?;
+    /// Posts one batch, encoded by [`TraceEncoder`] (the bytes of
+    /// `proto::export_request(batch).encode_to_vec()`, without building the request).
+    pub(crate) async fn send(&mut self, batch: &[SpanRecord]) -> Result<Delivery, ExportError> {
+        let body = self.encoder.encode(batch);
+        let response = post_protobuf(&self.client, &self.url, &self.headers, body).await?;
         // The body is optional to read: a collector that answers 200 with an empty or
         // unexpected body has still accepted the spans.
         let rejected = match response.bytes().await {

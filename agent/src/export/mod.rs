@@ -3,18 +3,22 @@
 //!
 //! Why not opentelemetry-otlp's `SpanExporter`: every span carries the resource of the process
 //! that made the call (one service per watched process), while the SDK exporter has one
-//! resource per exporter. So [`proto::export_request`] builds the OTLP
-//! `ExportTraceServiceRequest` itself, one `ResourceSpans` per distinct resource, and the
-//! request goes out through the tonic-generated `TraceServiceClient` (`grpc.rs`) or as a
-//! prost-encoded POST to `{endpoint}/v1/traces` with `Content-Type: application/x-protobuf`
-//! (`http.rs`).
+//! resource per exporter. So sonde makes the OTLP `ExportTraceServiceRequest` itself, one
+//! `ResourceSpans` per distinct resource: [`encode::TraceEncoder`] writes its protobuf bytes
+//! straight from the batch (the bytes prost would write for [`proto::export_request`], which
+//! builds the same request as structs and is kept as the reference the encoder is tested
+//! against). The bytes go out on the `TraceService/Export` gRPC method through tonic
+//! (`grpc.rs`) or as a POST to `{endpoint}/v1/traces` with `Content-Type:
+//! application/x-protobuf` (`http.rs`).
 //!
 //! Files: `queue.rs` the bounded hand-off from the pipeline thread, `batcher.rs` the export
 //! task (batching, retry with backoff, shutdown flush), `sink.rs` the choice of exporter,
-//! `console.rs` the readable tree, `env.rs` the `OTEL_*` variables.
+//! `encode.rs` the protobuf encoding, `console.rs` the readable tree, `env.rs` the `OTEL_*`
+//! variables.
 
 mod batcher;
 pub mod console;
+pub mod encode;
 mod env;
 mod grpc;
 mod http;

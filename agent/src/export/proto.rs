@@ -18,7 +18,7 @@ pub const SCOPE_NAME: &str = "sonde";
 
 /// The W3C trace flag in the low byte of `Span.flags`: sonde records every call it sees, so
 /// every span it exports is sampled.
-const W3C_FLAG_SAMPLED: u32 = 0x01;
+pub(crate) const W3C_FLAG_SAMPLED: u32 = 0x01;
 
 /// Builds one request from a batch, grouping spans by their resource (the same `Arc`) in the
 /// order the resources first appear.

@@ -90,7 +90,10 @@ impl SpanBuffer {
         let queued = state.spans.len();
         self.publish_len(&state);
         drop(state);
-        if queued >= self.max_batch {
+        // Only when a batch fills up: the task checks the length before it waits, and a
+        // notification sent before it waits is kept for it, so waking it on every push past a
+        // full batch (a futex wake each while it is busy sending) would only cost CPU here.
+        if queued == self.max_batch {
             self.batch_ready.notify_one();
         }
     }

@@ -2,7 +2,7 @@
 
 use super::grpc::GrpcSink;
 use super::http::HttpSink;
-use super::{ExportConfig, ExportError, ExporterKind, console, proto};
+use super::{ExportConfig, ExportError, ExporterKind, console};
 use crate::trace::span::SpanRecord;
 
 /// What the backend made of a delivered batch.
@@ -14,9 +14,10 @@ pub(crate) struct Delivery {
 
 pub(crate) enum Sink {
     Console,
-    // Boxed: the tonic endpoint is large and there is one sink per exporter anyway.
+    // Boxed: the tonic endpoint and the encoders' scratch state are large, and there is one
+    // sink per exporter anyway.
     Grpc(Box<GrpcSink>),
-    Http(HttpSink),
+    Http(Box<HttpSink>),
 }
 
 impl Sink {
@@ -24,11 +25,11 @@ impl Sink {
         Ok(match config.kind {
             ExporterKind::Console => Sink::Console,
             ExporterKind::OtlpGrpc => Sink::Grpc(Box::new(GrpcSink::new(config)?)),
-            ExporterKind::OtlpHttp => Sink::Http(HttpSink::new(config)?),
+            ExporterKind::OtlpHttp => Sink::Http(Box::new(HttpSink::new(config)?)),
         })
     }
 
-    /// Sends one batch. The request is built anew on each attempt, which is cheap next to the
+    /// Sends one batch. The request is encoded anew on each attempt, which is cheap next to the
     /// backoff between attempts and keeps only the SpanRecords in memory while retrying.
     pub(crate) async fn send(&mut self, batch: &[SpanRecord]) -> Result<Delivery, ExportError> {
         match self {
@@ -36,8 +37,8 @@ impl Sink {
                 console::print(batch)?;
                 Ok(Delivery::default())
             }
-            Sink::Grpc(grpc) => grpc.send(proto::export_request(batch)).await,
-            Sink::Http(http) => http.send(proto::export_request(batch)).await,
+            Sink::Grpc(grpc) => grpc.send(batch).await,
+            Sink::Http(http) => http.send(batch).await,
         }
     }
 }

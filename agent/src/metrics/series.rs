@@ -3,7 +3,10 @@
 //! attribute sets go to one overflow series with `otel.metric.overflow=true`, as the
 //! OpenTelemetry SDK specification's cardinality limit does.
 
-use std::{collections::HashMap, sync::Arc};
+use std::sync::Arc;
+
+// foldhash: these maps are looked up per span or per event; SipHash was a visible cost.
+use foldhash::{HashMap, HashMapExt};
 
 use super::services::{ServiceId, ServiceResource};
 use crate::{stats::SelfStats, trace::span::AttrValue};

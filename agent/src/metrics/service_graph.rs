@@ -12,12 +12,15 @@
 //! Database client spans do not wait: sonde never reports a database server's side.
 
 use std::{
-    collections::{HashMap, VecDeque},
+    collections::VecDeque,
     fmt::Write as _,
     net::SocketAddr,
     sync::Arc,
     time::{Duration, Instant},
 };
+
+// foldhash: `waiting` and `name_index` are looked up per span; SipHash was a visible cost.
+use foldhash::{HashMap, HashMapExt};
 
 use super::{
     histogram::Histogram,
@@ -106,6 +109,8 @@ pub struct ServiceGraph {
     agent: Arc<ServiceResource>,
     name_buf: String,
     key_buf: Vec<u8>,
+    /// The last (address, port) given to `endpoint_node` and its answer.
+    last_endpoint: Option<(String, Option<i64>, Option<NodeId>)>,
 }
 
 impl ServiceGraph {
@@ -126,6 +131,7 @@ impl ServiceGraph {
             agent,
             name_buf: String::new(),
             key_buf: Vec::with_capacity(8),
+            last_endpoint: None,
         }
     }
 
@@ -313,10 +319,29 @@ impl ServiceGraph {
     }
 
     /// `address:port` (`[v6]:port`) of a server that is not watched, built in a reused buffer.
+    /// The last answer is remembered: a client calls the same server span after span, and
+    /// a node id never changes once given (names are never removed).
     fn endpoint_node(&mut self, address: Option<&str>, port: Option<i64>) -> Option<NodeId> {
+        let address = address.filter(|a| !a.is_empty()).unwrap_or("unknown");
+        if let Some((last_address, last_port, id)) = &self.last_endpoint
+            && *last_port == port
+            && last_address == address
+        {
+            return *id;
+        }
+        let id = self.format_endpoint_node(address, port);
+        let (last_address, last_port, last_id) =
+            self.last_endpoint.get_or_insert_with(Default::default);
+        last_address.clear();
+        last_address.push_str(address);
+        *last_port = port;
+        *last_id = id;
+        id
+    }
+
+    fn format_endpoint_node(&mut self, address: &str, port: Option<i64>) -> Option<NodeId> {
         let mut name = std::mem::take(&mut self.name_buf);
         name.clear();
-        let address = address.filter(|a| !a.is_empty()).unwrap_or("unknown");
         let _ = if address.contains(':') {
             write!(name, "[{address}]")
         } else {

@@ -9,7 +9,10 @@
 //! before it could be read from /proc (a short `curl` run often has), counts as one service,
 //! `unknown_service`.
 
-use std::{collections::HashMap, sync::Arc};
+use std::sync::Arc;
+
+// foldhash: these maps are looked up per span or per event; SipHash was a visible cost.
+use foldhash::{HashMap, HashMapExt};
 
 use crate::trace::span::{AttrValue, Resource};
 

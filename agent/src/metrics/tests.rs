@@ -37,14 +37,14 @@ fn builder() -> SpanBuilder {
 }
 
 fn conn(local: &str, peer: &str, role: Role) -> Option<Arc<ConnInfo>> {
-    Some(Arc::new(ConnInfo {
-        pid: std::process::id(),
-        fd: 3,
-        local: local.parse().unwrap(),
-        peer: peer.parse().unwrap(),
-        role_hint: Some(role),
-        comm: String::new(),
-    }))
+    Some(Arc::new(ConnInfo::new(
+        std::process::id(),
+        3,
+        local.parse().unwrap(),
+        peer.parse().unwrap(),
+        Some(role),
+        String::new(),
+    )))
 }
 
 fn http(role: Role, target: &str, status: u16, info: Option<Arc<ConnInfo>>) -> Finished {
@@ -101,7 +101,7 @@ fn new_store(max_series: usize, stats: Arc<SelfStats>) -> Store {
 }
 
 fn record(store: &mut Store, builder: &mut SpanBuilder, f: &Finished) {
-    if let Some(span) = builder.build(f) {
+    if let Some(span) = builder.build(&mut f.clone()) {
         store.record(&span, f.info.as_deref(), Instant::now());
     }
 }
@@ -341,14 +341,14 @@ fn span(service: &str, pid: i64, kind: SpanKind, route: &str, failed: bool) -> S
 }
 
 fn info(local: &str, peer: &str) -> ConnInfo {
-    ConnInfo {
-        pid: 1,
-        fd: 3,
-        local: local.parse::<SocketAddr>().unwrap(),
-        peer: peer.parse::<SocketAddr>().unwrap(),
-        role_hint: None,
-        comm: String::new(),
-    }
+    ConnInfo::new(
+        1,
+        3,
+        local.parse::<SocketAddr>().unwrap(),
+        peer.parse::<SocketAddr>().unwrap(),
+        None,
+        String::new(),
+    )
 }
 
 #[test]

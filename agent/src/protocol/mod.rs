@@ -107,10 +107,11 @@ impl Exchange {
     }
 }
 
-/// The oldest request a server connection has received and not yet answered.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct InFlight {
+/// The oldest request a server connection has received and not yet answered. Borrowed from
+/// the parser: it is asked for on every read of a server connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InFlight<'a> {
     pub tid: u32,
     pub start_ns: u64,
-    pub traceparent: Option<String>,
+    pub traceparent: Option<&'a str>,
 }

@@ -11,7 +11,7 @@ pub trait ProtocolParser: Send {
     /// The connection closed: flush what is pending.
     fn close(&mut self, ts_ns: u64, out: &mut Vec<Exchange>);
     /// For server-side connections: the request being served now (for parent links).
-    fn server_in_flight(&self) -> Option<InFlight> {
+    fn server_in_flight(&self) -> Option<InFlight<'_>> {
         None
     }
     /// False when no span can ever come of this connection: the server side of a database
@@ -26,24 +26,18 @@ pub type StreamParser = Box<dyn ProtocolParser>;
 
 impl ProtocolParser for http::HttpParser {
     fn feed(&mut self, chunk: &Chunk<'_>, out: &mut Vec<Exchange>) {
-        let mut done = Vec::new();
-        http::HttpParser::feed(self, chunk, &mut done);
-        out.extend(done.into_iter().map(Exchange::Http));
+        self.with_scratch(out, Exchange::Http, |p, done| p.feed(chunk, done));
     }
 
     fn expire(&mut self, now_ns: u64, out: &mut Vec<Exchange>) {
-        let mut done = Vec::new();
-        http::HttpParser::expire(self, now_ns, &mut done);
-        out.extend(done.into_iter().map(Exchange::Http));
+        self.with_scratch(out, Exchange::Http, |p, done| p.expire(now_ns, done));
     }
 
     fn close(&mut self, ts_ns: u64, out: &mut Vec<Exchange>) {
-        let mut done = Vec::new();
-        http::HttpParser::close(self, ts_ns, &mut done);
-        out.extend(done.into_iter().map(Exchange::Http));
+        self.with_scratch(out, Exchange::Http, |p, done| p.close(ts_ns, done));
     }
 
-    fn server_in_flight(&self) -> Option<InFlight> {
+    fn server_in_flight(&self) -> Option<InFlight<'_>> {
         http::HttpParser::server_in_flight(self)
     }
 }

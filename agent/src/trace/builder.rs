@@ -5,7 +5,9 @@
 //! request when its head arrives (`server_request_started`); the span ids are chosen then,
 //! so the children, which finish first, can name their parent.
 
-use std::collections::HashMap;
+// foldhash: `active` is looked up per event and per span; SipHash was a visible cost.
+use foldhash::{HashMap, HashMapExt};
+use rand::{RngCore as _, SeedableRng as _, rngs::SmallRng};
 
 use super::{
     clock::Clock,
@@ -39,23 +41,35 @@ pub struct SpanBuilder {
     routes: Routes,
     /// (pid, tid) -> the request that thread is serving.
     active: HashMap<(u32, u32), Active>,
+    ids: IdGenerator,
 }
 
-fn new_trace_id() -> [u8; 16] {
-    loop {
-        let id: [u8; 16] = rand::random();
-        if id != [0; 16] {
-            return id;
-        }
+/// Trace and span ids. A small non-cryptographic generator (xoshiro, seeded from the OS
+/// once) as the OpenTelemetry SDKs use: ids must be unique and unpredictable enough to not
+/// collide, not secret, and the thread-local ChaCha generator cost a visible share of each
+/// span.
+struct IdGenerator(SmallRng);
+
+impl IdGenerator {
+    fn new() -> Self {
+        IdGenerator(SmallRng::from_os_rng())
     }
-}
 
-fn new_span_id() -> [u8; 8] {
-    loop {
-        let id: [u8; 8] = rand::random();
-        if id != [0; 8] {
-            return id;
+    // `fill_bytes` takes whole 64-bit outputs; `random::<[u8; N]>()` draws each byte alone.
+    fn trace_id(&mut self) -> [u8; 16] {
+        let mut id = [0; 16];
+        while id == [0; 16] {
+            self.0.fill_bytes(&mut id);
         }
+        id
+    }
+
+    fn span_id(&mut self) -> [u8; 8] {
+        let mut id = [0; 8];
+        while id == [0; 8] {
+            self.0.fill_bytes(&mut id);
+        }
+        id
     }
 }
 
@@ -66,6 +80,7 @@ impl SpanBuilder {
             clock,
             routes,
             active: HashMap::new(),
+            ids: IdGenerator::new(),
         }
     }
 
@@ -97,8 +112,11 @@ impl SpanBuilder {
             Active {
                 conn_id,
                 request_start_ns,
-                trace_id: parent.map_or_else(new_trace_id, |p| p.trace_id),
-                span_id: new_span_id(),
+                trace_id: match parent {
+                    Some(p) => p.trace_id,
+                    None => self.ids.trace_id(),
+                },
+                span_id: self.ids.span_id(),
                 parent_span_id: parent.map(|p| p.parent_id),
             },
         );
@@ -111,42 +129,46 @@ impl SpanBuilder {
     }
 
     /// The span of a finished exchange; None for exchanges that are not reported (the
-    /// server side of a database protocol: its client reports the same operation).
-    pub fn build(&mut self, f: &Finished) -> Option<SpanRecord> {
-        let (name, kind, attributes, status, tid, start_ns, end_ns, traceparent) = match &f.exchange
-        {
-            Exchange::Http(x) => {
-                let p = http_span::parts(x, f.info.as_deref(), &self.routes);
-                (
-                    p.name,
-                    p.kind,
-                    p.attributes,
-                    p.status,
-                    x.tid,
-                    x.request_start_ns,
-                    x.response_end_ns,
-                    x.traceparent.as_deref(),
-                )
-            }
-            Exchange::Db(x) => {
-                if x.role != Role::Client {
-                    return None;
+    /// server side of a database protocol: its client reports the same operation). The
+    /// exchange's strings are moved into the span, so `f.exchange` is spent afterwards.
+    pub fn build(&mut self, f: &mut Finished) -> Option<SpanRecord> {
+        let info = f.info.as_deref();
+        let (name, kind, attributes, status, tid, start_ns, end_ns, traceparent) =
+            match &mut f.exchange {
+                Exchange::Http(x) => {
+                    let p = http_span::parts(x, info, &self.routes);
+                    (
+                        p.name,
+                        p.kind,
+                        p.attributes,
+                        p.status,
+                        x.tid,
+                        x.request_start_ns,
+                        x.response_end_ns,
+                        x.traceparent.take(),
+                    )
                 }
-                let p = db_span::parts(x, f.info.as_deref());
-                (
-                    p.name,
-                    p.kind,
-                    p.attributes,
-                    p.status,
-                    x.tid,
-                    x.start_ns,
-                    x.end_ns,
-                    None,
-                )
-            }
-        };
+                Exchange::Db(x) => {
+                    if x.role != Role::Client {
+                        return None;
+                    }
+                    let p = db_span::parts(x, info);
+                    (
+                        p.name,
+                        p.kind,
+                        p.attributes,
+                        p.status,
+                        x.tid,
+                        x.start_ns,
+                        x.end_ns,
+                        None,
+                    )
+                }
+            };
         let (trace_id, span_id, parent_span_id) = match kind {
-            SpanKind::Server => self.server_ids(f.pid, tid, f.conn_id, start_ns, traceparent),
+            SpanKind::Server => {
+                self.server_ids(f.pid, tid, f.conn_id, start_ns, traceparent.as_deref())
+            }
             SpanKind::Client => self.client_ids(f.pid, tid, start_ns),
         };
         Some(SpanRecord {
@@ -180,8 +202,11 @@ impl SpanBuilder {
         }
         let parent = traceparent.and_then(traceparent::parse);
         (
-            parent.map_or_else(new_trace_id, |p| p.trace_id),
-            new_span_id(),
+            match parent {
+                Some(p) => p.trace_id,
+                None => self.ids.trace_id(),
+            },
+            self.ids.span_id(),
             parent.map(|p| p.parent_id),
         )
     }
@@ -194,9 +219,9 @@ impl SpanBuilder {
     ) -> ([u8; 16], [u8; 8], Option<[u8; 8]>) {
         match self.active.get(&(pid, tid)) {
             Some(a) if a.request_start_ns <= start_ns => {
-                (a.trace_id, new_span_id(), Some(a.span_id))
+                (a.trace_id, self.ids.span_id(), Some(a.span_id))
             }
-            _ => (new_trace_id(), new_span_id(), None),
+            _ => (self.ids.trace_id(), self.ids.span_id(), None),
         }
     }
 }

@@ -18,40 +18,43 @@ fn push(attrs: &mut SpanAttributes, key: &'static str, value: impl Into<AttrValu
     attrs.push((key, value.into()));
 }
 
-pub fn parts(x: &DbExchange, info: Option<&ConnInfo>) -> DbSpanParts {
+/// The span parts of `x`. Its strings are moved into the attributes, so `x` is left with
+/// empty fields: build a span from an exchange once.
+pub fn parts(x: &mut DbExchange, info: Option<&ConnInfo>) -> DbSpanParts {
     let mut attrs = SpanAttributes::with_capacity(10);
+    let name = match (&x.operation, &x.collection) {
+        (Some(op), Some(coll)) => [op.as_str(), coll.as_str()].join(" "),
+        (Some(op), None) => op.clone(),
+        (None, _) => x.system.as_str().to_owned(),
+    };
     push(&mut attrs, "db.system.name", x.system.as_str());
-    if let Some(ns) = &x.namespace {
-        push(&mut attrs, "db.namespace", ns.clone());
+    if let Some(ns) = x.namespace.take() {
+        push(&mut attrs, "db.namespace", ns);
     }
-    if let Some(op) = &x.operation {
-        push(&mut attrs, "db.operation.name", op.clone());
+    if let Some(op) = x.operation.take() {
+        push(&mut attrs, "db.operation.name", op);
     }
-    if let Some(coll) = &x.collection {
-        push(&mut attrs, "db.collection.name", coll.clone());
+    if let Some(coll) = x.collection.take() {
+        push(&mut attrs, "db.collection.name", coll);
     }
-    if let Some(text) = &x.query_text {
-        push(&mut attrs, "db.query.text", text.clone());
+    if let Some(text) = x.query_text.take() {
+        push(&mut attrs, "db.query.text", text);
     }
     if let Some(info) = info {
-        push(&mut attrs, "server.address", info.peer.ip().to_string());
+        push(&mut attrs, "server.address", info.peer_ip.clone());
         push(&mut attrs, "server.port", info.peer.port() as i64);
-        push(
-            &mut attrs,
-            "network.peer.address",
-            info.peer.ip().to_string(),
-        );
+        push(&mut attrs, "network.peer.address", info.peer_ip.clone());
         push(&mut attrs, "network.peer.port", info.peer.port() as i64);
     }
     if let Some(rows) = x.rows {
         push(&mut attrs, "db.response.returned_rows", rows as i64);
     }
-    let status = match (&x.error, x.incomplete) {
+    let status = match (x.error.take(), x.incomplete) {
         (Some(err), _) => {
             push(&mut attrs, "db.response.status_code", err.code.clone());
-            push(&mut attrs, "error.type", err.code.clone());
+            push(&mut attrs, "error.type", err.code);
             SpanStatus::Error {
-                message: err.message.clone(),
+                message: err.message,
             }
         }
         (None, Some(why)) => {
@@ -70,11 +73,6 @@ pub fn parts(x: &DbExchange, info: Option<&ConnInfo>) -> DbSpanParts {
     if x.incomplete.is_some() {
         push(&mut attrs, "sonde.partial", true);
     }
-    let name = match (&x.operation, &x.collection) {
-        (Some(op), Some(coll)) => format!("{op} {coll}"),
-        (Some(op), None) => op.clone(),
-        (None, _) => x.system.as_str().to_owned(),
-    };
     DbSpanParts {
         name,
         kind: SpanKind::Client,

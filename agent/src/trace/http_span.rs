@@ -1,5 +1,7 @@
 //! Names, attributes and status of HTTP spans (OpenTelemetry HTTP semantic conventions).
 
+use std::mem;
+
 use super::{
     route::{Route, Routes, path_of},
     span::{AttrValue, SpanAttributes, SpanKind, SpanStatus},
@@ -19,15 +21,31 @@ pub struct HttpSpanParts {
 /// Longest attribute string copied from the wire; longer values are cut (bounded export).
 const MAX_ATTR_LEN: usize = 1024;
 
-fn bounded(s: &str) -> String {
-    if s.len() <= MAX_ATTR_LEN {
-        return s.to_owned();
+/// `s` cut to [`MAX_ATTR_LEN`] bytes at a character boundary, in place: the exchange's own
+/// strings become the span's attributes without a copy.
+fn bounded(mut s: String) -> String {
+    if s.len() > MAX_ATTR_LEN {
+        let mut cut = MAX_ATTR_LEN;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
     }
-    let mut cut = MAX_ATTR_LEN;
-    while !s.is_char_boundary(cut) {
-        cut -= 1;
+    s
+}
+
+/// What `part` returns for `s`, reusing `s`'s buffer when it is a slice of `s` (a constant,
+/// such as `path_of`'s "/", is copied).
+fn keep(mut s: String, part: impl Fn(&str) -> &str) -> String {
+    let sub = part(&s);
+    let start = sub.as_ptr().addr().wrapping_sub(s.as_ptr().addr());
+    if start > s.len() || s.len() - start < sub.len() {
+        return sub.to_owned();
     }
-    s[..cut].to_owned()
+    let end = start + sub.len();
+    s.truncate(end);
+    s.drain(..start);
+    s
 }
 
 fn push(attrs: &mut SpanAttributes, key: &'static str, value: impl Into<AttrValue>) {
@@ -45,76 +63,83 @@ fn host_name(host: &str) -> &str {
     host.rsplit_once(':').map_or(host, |(h, _)| h)
 }
 
-pub fn parts(x: &HttpExchange, info: Option<&ConnInfo>, routes: &Routes) -> HttpSpanParts {
+/// `network.protocol.version`; the two versions seen in practice without formatting.
+fn protocol_version(minor: u8) -> String {
+    match minor {
+        0 => "1.0".to_owned(),
+        1 => "1.1".to_owned(),
+        n => format!("1.{n}"),
+    }
+}
+
+/// The span parts of `x`. Its strings are moved into the attributes, so `x` is left with
+/// empty strings: build a span from an exchange once.
+pub fn parts(x: &mut HttpExchange, info: Option<&ConnInfo>, routes: &Routes) -> HttpSpanParts {
     let mut attrs = SpanAttributes::with_capacity(12);
-    let method = bounded(&x.method);
-    push(&mut attrs, "http.request.method", method.clone());
+    let method = bounded(mem::take(&mut x.method));
+    let route = (x.role == Role::Server).then(|| routes.route(&x.target));
+    // Only configured routes name spans: a heuristic template could still be wrong, and a
+    // span name must stay low-cardinality.
+    let name = match &route {
+        Some(Route::Configured(r)) => [method.as_str(), r.as_str()].join(" "),
+        _ => method.clone(),
+    };
+    push(&mut attrs, "http.request.method", method);
     if let Some(status) = x.status {
         push(&mut attrs, "http.response.status_code", status as i64);
     }
     push(
         &mut attrs,
         "network.protocol.version",
-        format!("1.{}", x.version_minor),
+        protocol_version(x.version_minor),
     );
-    let (name, kind) = match x.role {
-        Role::Server => {
-            let route = routes.route(&x.target);
-            push(&mut attrs, "url.path", bounded(path_of(&x.target)));
+    let kind = match route {
+        Some(route) => {
+            push(
+                &mut attrs,
+                "url.path",
+                bounded(keep(mem::take(&mut x.target), path_of)),
+            );
             push(&mut attrs, "url.scheme", "http");
-            push(&mut attrs, "http.route", route.as_str().to_owned());
+            push(&mut attrs, "http.route", route.into_string());
             if let Some(info) = info {
                 push(&mut attrs, "server.port", info.local.port() as i64);
-                push(&mut attrs, "client.address", info.peer.ip().to_string());
-                push(
-                    &mut attrs,
-                    "network.peer.address",
-                    info.peer.ip().to_string(),
-                );
+                push(&mut attrs, "client.address", info.peer_ip.clone());
+                push(&mut attrs, "network.peer.address", info.peer_ip.clone());
                 push(&mut attrs, "network.peer.port", info.peer.port() as i64);
             }
-            if let Some(host) = &x.host {
-                push(&mut attrs, "server.address", bounded(host_name(host)));
+            if let Some(host) = x.host.take() {
+                push(&mut attrs, "server.address", bounded(keep(host, host_name)));
             }
-            if let Some(ua) = &x.user_agent {
+            if let Some(ua) = x.user_agent.take() {
                 push(&mut attrs, "user_agent.original", bounded(ua));
             }
-            // Only configured routes name spans: a heuristic template could still be wrong,
-            // and a span name must stay low-cardinality.
-            let name = match route {
-                Route::Configured(r) => format!("{method} {r}"),
-                Route::Heuristic(_) => method.clone(),
-            };
-            (name, SpanKind::Server)
+            SpanKind::Server
         }
-        Role::Client => {
+        None => {
             let host = x.host.as_deref().map(host_name);
             let server_address = host
                 .map(str::to_owned)
-                .or_else(|| info.map(|i| i.peer.ip().to_string()))
+                .or_else(|| info.map(|i| i.peer_ip.clone()))
                 .unwrap_or_default();
             let port = info.map(|i| i.peer.port());
             let url_full = if x.target.contains("://") {
-                x.target.clone()
+                mem::take(&mut x.target)
             } else {
                 match (x.host.as_deref(), port) {
                     (Some(h), _) => format!("http://{h}{}", x.target),
                     (None, Some(p)) => format!("http://{server_address}:{p}{}", x.target),
-                    (None, None) => x.target.clone(),
+                    (None, None) => mem::take(&mut x.target),
                 }
             };
-            push(&mut attrs, "url.full", bounded(&url_full));
-            push(&mut attrs, "server.address", bounded(&server_address));
+            push(&mut attrs, "url.full", bounded(url_full));
+            push(&mut attrs, "server.address", bounded(server_address));
             if let Some(info) = info {
                 push(&mut attrs, "server.port", info.peer.port() as i64);
-                push(
-                    &mut attrs,
-                    "network.peer.address",
-                    info.peer.ip().to_string(),
-                );
+                push(&mut attrs, "network.peer.address", info.peer_ip.clone());
                 push(&mut attrs, "network.peer.port", info.peer.port() as i64);
             }
-            (method.clone(), SpanKind::Client)
+            SpanKind::Client
         }
     };
     let error_threshold = if kind == SpanKind::Server { 500 } else { 400 };
@@ -147,5 +172,28 @@ pub fn parts(x: &HttpExchange, info: Option<&ConnInfo>, routes: &Routes) -> Http
         kind,
         attributes: attrs,
         status,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keep_reuses_or_copies() {
+        assert_eq!(keep("/items/1?x=2".into(), path_of), "/items/1");
+        assert_eq!(keep("http://h:1".into(), path_of), "/");
+        assert_eq!(keep("http://h:1/a?b".into(), path_of), "/a");
+        assert_eq!(keep("[::1]:8080".into(), host_name), "::1");
+        assert_eq!(keep("example.com:8080".into(), host_name), "example.com");
+        assert_eq!(keep(String::new(), host_name), "");
+    }
+
+    #[test]
+    fn bounded_cuts_at_a_char_boundary() {
+        let long = "é".repeat(MAX_ATTR_LEN);
+        let cut = bounded(long);
+        assert!(cut.len() <= MAX_ATTR_LEN && cut.len() >= MAX_ATTR_LEN - 1);
+        assert_eq!(bounded("GET".into()), "GET");
     }
 }

@@ -4,6 +4,8 @@
 //! Only Host, User-Agent and traceparent values are copied. Authorization, Cookie and
 //! Set-Cookie (and every other header) are never read into anything that outlives the parse.
 
+use std::mem::MaybeUninit;
+
 use super::body::Body;
 use super::chunked::ChunkedDecoder;
 use super::detect::{HeadKind, classify, plausible_start};
@@ -141,7 +143,13 @@ fn trim_ows(bytes: &[u8]) -> &[u8] {
 }
 
 fn owned_value(value: &[u8]) -> String {
-    String::from_utf8_lossy(trim_ows(value)).into_owned()
+    let value = trim_ows(value);
+    // Header values are nearly always valid UTF-8: one vectorised check and one copy, and
+    // only the rest take the lossy path.
+    match std::str::from_utf8(value) {
+        Ok(s) => s.to_owned(),
+        Err(_) => String::from_utf8_lossy(value).into_owned(),
+    }
 }
 
 /// Parses the head at the start of `bytes`, of `kind` (decided from the bytes when `None`).
@@ -155,17 +163,25 @@ pub(super) fn parse_head(bytes: &[u8], kind: Option<HeadKind>) -> Result<Parsed,
     }
 }
 
+/// `parse_request` or `parse_response`: a head from bytes, with header slots to fill.
+type HeadParser = for<'h, 'b> fn(
+    &'b [u8],
+    &'h mut [MaybeUninit<httparse::Header<'b>>],
+) -> Result<Parsed, HttpError>;
+
 /// Runs `parse` with stack header slots, and once more with enough heap slots for any head
-/// of this size when they were too few (rare; bounded by the head limit).
-fn with_headers(
-    bytes: &[u8],
-    parse: for<'h, 'b> fn(&'b [u8], &'h mut [httparse::Header<'b>]) -> Result<Parsed, HttpError>,
-) -> Result<Parsed, HttpError> {
-    let mut headers = [httparse::EMPTY_HEADER; STACK_HEADERS];
+/// of this size when they were too few (rare; bounded by the head limit). The slots are
+/// left uninitialised (httparse writes each before it hands it back): initialising 64 of
+/// them cost 2 KiB of stores per head.
+fn with_headers(bytes: &[u8], parse: HeadParser) -> Result<Parsed, HttpError> {
+    let mut headers = [const { MaybeUninit::uninit() }; STACK_HEADERS];
     match parse(bytes, &mut headers) {
         Err(HttpError::MalformedHead(httparse::Error::TooManyHeaders)) => {
             // Every header line takes at least 3 bytes ("a:\n").
-            let mut headers = vec![httparse::EMPTY_HEADER; bytes.len() / 3 + 1];
+            let mut headers: Vec<MaybeUninit<httparse::Header<'_>>> =
+                std::iter::repeat_with(MaybeUninit::uninit)
+                    .take(bytes.len() / 3 + 1)
+                    .collect();
             parse(bytes, &mut headers)
         }
         other => other,
@@ -174,13 +190,13 @@ fn with_headers(
 
 fn parse_request<'b>(
     bytes: &'b [u8],
-    headers: &mut [httparse::Header<'b>],
+    headers: &mut [MaybeUninit<httparse::Header<'b>>],
 ) -> Result<Parsed, HttpError> {
-    let mut req = httparse::Request::new(headers);
+    let mut req = httparse::Request::new(&mut []);
     let status = httparse::ParserConfig::default()
         .allow_multiple_spaces_in_request_line_delimiters(true)
         .ignore_invalid_headers_in_requests(true)
-        .parse_request(&mut req, bytes)
+        .parse_request_with_uninit_headers(&mut req, bytes, headers)
         .map_err(HttpError::MalformedHead)?;
     let httparse::Status::Complete(len) = status else {
         return Ok(Parsed::Partial);
@@ -215,15 +231,15 @@ fn parse_request<'b>(
 
 fn parse_response<'b>(
     bytes: &'b [u8],
-    headers: &mut [httparse::Header<'b>],
+    headers: &mut [MaybeUninit<httparse::Header<'b>>],
 ) -> Result<Parsed, HttpError> {
-    let mut resp = httparse::Response::new(headers);
+    let mut resp = httparse::Response::new(&mut []);
     let status = httparse::ParserConfig::default()
         .allow_multiple_spaces_in_response_status_delimiters(true)
         .allow_spaces_after_header_name_in_responses(true)
         .allow_obsolete_multiline_headers_in_responses(true)
         .ignore_invalid_headers_in_responses(true)
-        .parse_response(&mut resp, bytes)
+        .parse_response_with_uninit_headers(&mut resp, bytes, headers)
         .map_err(HttpError::MalformedHead)?;
     let httparse::Status::Complete(len) = status else {
         return Ok(Parsed::Partial);

@@ -54,6 +54,9 @@ pub struct HttpParser {
     /// 101 Switching Protocols or a CONNECT tunnel: the rest is not HTTP.
     switched: bool,
     stats: HttpStats,
+    /// Exchanges on their way out through [`HttpParser::with_scratch`]; kept so that the
+    /// connection table's calls do not allocate a Vec per completed exchange.
+    scratch: Vec<HttpExchange>,
 }
 
 fn dir_index(direction: Direction) -> usize {
@@ -80,7 +83,21 @@ impl HttpParser {
             pending: PendingQueue::new(limits.max_pending),
             switched: false,
             stats: HttpStats::default(),
+            scratch: Vec::new(),
         }
+    }
+
+    /// Runs `step` with an empty reusable Vec, then moves what it produced to `out`.
+    pub(crate) fn with_scratch<T>(
+        &mut self,
+        out: &mut Vec<T>,
+        wrap: fn(HttpExchange) -> T,
+        step: impl FnOnce(&mut Self, &mut Vec<HttpExchange>),
+    ) {
+        let mut done = mem::take(&mut self.scratch);
+        step(self, &mut done);
+        out.extend(done.drain(..).map(wrap));
+        self.scratch = done;
     }
 
     /// The role, once the first request fixed it.
@@ -99,7 +116,7 @@ impl HttpParser {
 
     /// On a server connection, the oldest request received and not answered yet: the one
     /// being served, to which the process's outgoing calls belong.
-    pub fn server_in_flight(&self) -> Option<InFlight> {
+    pub fn server_in_flight(&self) -> Option<InFlight<'_>> {
         if self.role != Some(Role::Server) {
             return None;
         }
@@ -107,7 +124,7 @@ impl HttpParser {
         Some(InFlight {
             tid: x.tid,
             start_ns: x.request_start_ns,
-            traceparent: x.traceparent.clone(),
+            traceparent: x.traceparent.as_deref(),
         })
     }
 

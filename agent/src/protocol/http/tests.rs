@@ -461,7 +461,7 @@ fn server_in_flight_is_the_oldest_unanswered_request() {
     );
     let inflight = p.server_in_flight().expect("in flight");
     assert_eq!((inflight.start_ns, inflight.tid), (5, 7));
-    assert_eq!(inflight.traceparent.as_deref(), Some("00-a-b-01"));
+    assert_eq!(inflight.traceparent, Some("00-a-b-01"));
     p.feed(&chunk(OUT, 6, b"HTTP/1.1 204 No Content\r\n\r\n"), &mut out);
     assert_eq!(p.server_in_flight(), None);
 }

@@ -63,21 +63,15 @@ use super::{Chunk, Exchange, ProtocolParser};
 
 impl ProtocolParser for MysqlParser {
     fn feed(&mut self, chunk: &Chunk<'_>, out: &mut Vec<Exchange>) {
-        let mut done = Vec::new();
-        MysqlParser::feed(self, chunk, &mut done);
-        out.extend(done.into_iter().map(Exchange::Db));
+        self.with_scratch(out, |p, done| p.feed(chunk, done));
     }
 
     fn expire(&mut self, now_ns: u64, out: &mut Vec<Exchange>) {
-        let mut done = Vec::new();
-        MysqlParser::expire(self, now_ns, &mut done);
-        out.extend(done.into_iter().map(Exchange::Db));
+        self.with_scratch(out, |p, done| p.expire(now_ns, done));
     }
 
     fn close(&mut self, ts_ns: u64, out: &mut Vec<Exchange>) {
-        let mut done = Vec::new();
-        MysqlParser::close(self, ts_ns, &mut done);
-        out.extend(done.into_iter().map(Exchange::Db));
+        self.with_scratch(out, |p, done| p.close(ts_ns, done));
     }
 
     fn makes_spans(&self) -> bool {

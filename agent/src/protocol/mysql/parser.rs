@@ -10,7 +10,7 @@ use super::reply::ending_at_end;
 use super::session::{CommandSink, Phase, ResponseSink, Session};
 use super::stats::MysqlStats;
 use super::wire::{HEADER_LEN, Header};
-use crate::protocol::{Chunk, DbExchange, Direction, ParserLimits, Role};
+use crate::protocol::{Chunk, DbExchange, Direction, Exchange, ParserLimits, Role};
 
 /// How the parser starts, from what detection saw.
 #[derive(Clone, Copy, Debug)]
@@ -33,6 +33,9 @@ pub struct MysqlParser {
     /// While the commands' framing is lost: the start of the captured bytes since the
     /// last gap, checked once for the start of a command.
     command_run: RunStart,
+    /// Exchanges on their way out through [`MysqlParser::with_scratch`]; kept so that the
+    /// connection table's calls do not allocate a Vec per completed exchange.
+    scratch: Vec<DbExchange>,
 }
 
 /// Bytes that decide whether a run of captured bytes starts with a command: the header,
@@ -62,7 +65,20 @@ impl MysqlParser {
             responses,
             session: Session::new(limits, role, phase),
             command_run: RunStart::default(),
+            scratch: Vec::new(),
         }
+    }
+
+    /// Runs `step` with an empty reusable Vec, then moves what it produced to `out`.
+    pub(super) fn with_scratch(
+        &mut self,
+        out: &mut Vec<Exchange>,
+        step: impl FnOnce(&mut Self, &mut Vec<DbExchange>),
+    ) {
+        let mut done = std::mem::take(&mut self.scratch);
+        step(self, &mut done);
+        out.extend(done.drain(..).map(Exchange::Db));
+        self.scratch = done;
     }
 
     /// A parser for a connection whose handshake comes next: the server's greeting is the

@@ -30,7 +30,12 @@ pub(super) fn starts_operation(tag: u8) -> bool {
 }
 
 pub(super) fn text(bytes: &[u8]) -> Cow<'_, str> {
-    String::from_utf8_lossy(bytes)
+    // The same answer as `from_utf8_lossy`, whose validation walks the text in chunks:
+    // the vectorised check first, as nearly every statement is valid UTF-8.
+    match std::str::from_utf8(bytes) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
 }
 
 /// Query: the SQL text.
