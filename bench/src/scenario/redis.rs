@@ -173,10 +173,10 @@ fn section(ctx: &Ctx, variants: &[Variant]) -> Section {
          get,set --csv`. Each round runs the three variants back to back; {} rounds; ratios \
          are medians of the per-round ratios against the run without sonde in the same round. \
          `--pid` watches redis-server only: the server side, for which sonde makes no spans \
-         (its Redis spans are CLIENT spans), so this is the capture cost alone; `--port` \
-         watches every connection with the Redis port at either end, so redis-benchmark's \
-         side is captured too (twice the events) and every operation becomes a span. The \
-         target is judged on `--port`.\n\n",
+         (its Redis spans are CLIENT spans), so sonde mutes each connection after its first \
+         exchange and this is the cost of watching a Redis server; `--port` watches every \
+         connection with the Redis port at either end, so redis-benchmark's side is captured \
+         too and every operation becomes a span. The 0.90 target is reported for both.\n\n",
         ctx.mode.redis_requests(),
         base.runs.len()
     );
@@ -210,9 +210,11 @@ fn section(ctx: &Ctx, variants: &[Variant]) -> Section {
             ));
         }
     }
-    // Judged where sonde does its job: only with the client side watched does it make spans
-    // (Redis spans are CLIENT spans); the server-only variant shows the cheaper capture cost.
+    // Two targets: watching the server is what a Redis host pays (and what peers are judged
+    // on); with redis-benchmark's side watched too, every operation becomes a span, at a rate
+    // (100k+/s from one client) far beyond an application's.
     let r = combined_ratio[2];
+    let server_only = combined_ratio[1];
     let met = r >= 0.90;
     let both = &variants[2];
     let ops: u64 = both.runs.iter().map(|(run, _)| run.ops).sum();
@@ -236,22 +238,34 @@ fn section(ctx: &Ctx, variants: &[Variant]) -> Section {
         title: "4. Redis: redis-benchmark".into(),
         stamp: ctx.stamp(),
         body,
-        targets: vec![Target {
-            what: "redis-benchmark ops/s, with sonde (`--port`: both ends, spans made) / without"
-                .into(),
-            target: "≥ 0.90".into(),
-            measured: format!(
-                "{} (server side only, `--pid redis-server`, no spans: {})",
-                ratio(r),
-                ratio(combined_ratio[1])
-            ),
-            met: Some(met),
-            note: if met {
-                why
-            } else {
-                format!("short by {:.3}: {why}", 0.90 - r)
+        targets: vec![
+            Target {
+                what: "redis-benchmark ops/s, sonde watching redis-server (`--pid`) / without"
+                    .into(),
+                target: "≥ 0.90".into(),
+                measured: ratio(server_only),
+                met: Some(server_only >= 0.90),
+                note: format!(
+                    "redis-server CPU per operation {:.2} → {:.2} µs: the server side makes no \
+                     spans, so sonde mutes each connection after its first exchange",
+                    median(&col(base, &|r: &Run| r.server_us_per_op())),
+                    median(&col(&variants[1], &|r: &Run| r.server_us_per_op())),
+                ),
             },
-        }],
+            Target {
+                what: "redis-benchmark ops/s, both ends watched (`--port`: a span per operation) \
+                       / without"
+                    .into(),
+                target: "≥ 0.90".into(),
+                measured: ratio(r),
+                met: Some(met),
+                note: if met {
+                    why
+                } else {
+                    format!("short by {:.3}: {why}", 0.90 - r)
+                },
+            },
+        ],
         problems,
     }
 }
