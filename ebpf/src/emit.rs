@@ -18,7 +18,12 @@ use crate::{
 /// The current task's ids and the time, for an event of no connection yet.
 #[inline(always)]
 pub fn current_header() -> EventHeader {
-    let pid_tgid = bpf_get_current_pid_tgid();
+    header_now(bpf_get_current_pid_tgid(), 0)
+}
+
+/// An event header stamped now, for the task `pid_tgid` (from bpf_get_current_pid_tgid).
+#[inline(always)]
+pub fn header_now(pid_tgid: u64, conn_id: u64) -> EventHeader {
     EventHeader {
         kind: 0,
         pid: (pid_tgid >> 32) as u32,
@@ -26,7 +31,7 @@ pub fn current_header() -> EventHeader {
         fd: 0,
         // SAFETY: helper without preconditions.
         ts_ns: unsafe { bpf_ktime_get_ns() },
-        conn_id: 0,
+        conn_id,
     }
 }
 

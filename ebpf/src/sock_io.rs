@@ -81,10 +81,6 @@ fn socket_io(ctx: &BtfTracePointContext, dir: u32) {
     }
     // SAFETY: `sk` is the tracepoint's BTF-typed socket, which the helper accepts.
     let cookie = unsafe { bpf_get_socket_cookie(sk as *mut c_void) };
-    let header = EventHeader {
-        conn_id: cookie,
-        ..emit::current_header()
-    };
     let no_filter = flags & (filter::BY_PID | filter::BY_PORT) == 0;
     let entry = match CONNS.get_ptr(cookie) {
         // SAFETY: pointer from a successful lookup, read once.
@@ -96,6 +92,11 @@ fn socket_io(ctx: &BtfTracePointContext, dir: u32) {
             announced: 0,
         },
     };
+    if entry.state != conn_state::OPEN && entry.state != conn_state::HINT {
+        // Ignored or muted: no clock read, no event.
+        return;
+    }
+    let header = emit::header_now(pid_tgid, cookie);
     let watched = match entry.state {
         conn_state::OPEN => {
             let watched = no_filter || pid_selected || entry.ports_match != 0;
