@@ -97,6 +97,14 @@ pub fn offsets() -> KernelOffsets {
     unsafe { core::ptr::read_volatile(&OFFSETS) }
 }
 
+/// Sets what sonde knows of the socket `cookie`; a failed insert is counted.
+#[inline(always)]
+pub fn remember(cookie: u64, entry: ConnEntry) {
+    if CONNS.insert(cookie, entry, 0).is_err() {
+        count(stat::CONNS_FULL, 1);
+    }
+}
+
 #[inline(always)]
 pub fn count(index: u32, by: u64) {
     if let Some(slot) = STATS.get_ptr_mut(index) {

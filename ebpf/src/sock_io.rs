@@ -9,12 +9,8 @@
 //! registers (x86_64: rdi, rsi, rdx; the syscall number in orig_rax).
 
 use aya_ebpf::{
-    bindings::pt_regs,
     cty::c_void,
-    helpers::{
-        bpf_get_current_pid_tgid, bpf_get_current_task_btf, bpf_get_socket_cookie,
-        bpf_probe_read_user, bpf_task_pt_regs,
-    },
+    helpers::{bpf_get_current_pid_tgid, bpf_get_socket_cookie, bpf_probe_read_user},
     macros::btf_tracepoint,
     programs::BtfTracePointContext,
 };
@@ -22,7 +18,7 @@ use sonde_common::{ConnEntry, EventHeader, conn_state, direction, filter, role, 
 
 use crate::{
     emit::{self, CallCtx},
-    maps::{CONNS, SELF_PORTS, WATCH_PIDS, WATCH_PORTS, count, filter_flags, self_tgid},
+    maps::{CONNS, SELF_PORTS, WATCH_PIDS, WATCH_PORTS, count, filter_flags, remember, self_tgid},
     socket,
 };
 
@@ -97,16 +93,14 @@ fn socket_io(ctx: &BtfTracePointContext, dir: u32) {
         return;
     }
     let header = emit::header_now(pid_tgid, cookie);
-    let watched = match entry.state {
-        conn_state::OPEN => {
-            let watched = no_filter || pid_selected || entry.ports_match != 0;
-            if watched && entry.announced == 0 {
-                announce(sk, &header, entry);
-            }
-            watched
+    let watched = if entry.state == conn_state::OPEN {
+        let watched = no_filter || pid_selected || entry.ports_match != 0;
+        if watched && entry.announced == 0 {
+            announce(sk, &header, entry);
         }
-        conn_state::HINT => first_sight(sk, &header, entry.role, flags, pid_selected),
-        _ => false,
+        watched
+    } else {
+        first_sight(sk, &header, entry.role, flags, pid_selected)
     };
     if watched {
         payload(header, dir, ret as u64);
@@ -174,20 +168,11 @@ fn ignored() -> ConnEntry {
     }
 }
 
-#[inline(always)]
-pub fn remember(cookie: u64, entry: ConnEntry) {
-    if CONNS.insert(cookie, entry, 0).is_err() {
-        count(stat::CONNS_FULL, 1);
-    }
-}
-
 /// Data events for `len` bytes just moved on a watched socket, read from the user buffers
 /// named by the current syscall's arguments.
 #[inline(never)]
 fn payload(header: EventHeader, dir: u32, len: u64) {
-    // SAFETY: helpers without preconditions; bpf_task_pt_regs returns the BTF-typed saved
-    // user registers of the (trusted) current task.
-    let regs = unsafe { bpf_task_pt_regs(bpf_get_current_task_btf()) } as *const pt_regs;
+    let regs = socket::current_user_regs();
     // SAFETY: BTF-typed pointer; the verifier checks each load against struct pt_regs (same
     // x86_64 layout as the binding).
     let (nr, a0, a1, a2) = unsafe {

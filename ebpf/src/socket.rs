@@ -6,7 +6,10 @@
 //! the offsets come from the loader via frozen read-only globals, which the verifier treats
 //! as known values.
 
-use aya_ebpf::helpers::{bpf_get_current_task_btf, bpf_probe_read_kernel};
+use aya_ebpf::{
+    bindings::pt_regs,
+    helpers::{bpf_get_current_task_btf, bpf_probe_read_kernel, bpf_task_pt_regs},
+};
 
 use crate::maps::offsets;
 
@@ -110,6 +113,15 @@ pub fn current_is_kthread() -> bool {
     // SAFETY: BTF-typed task pointer, loader-provided offset of task_struct.flags.
     let flags: u32 = unsafe { field(task, offsets().task_flags) };
     flags & PF_KTHREAD != 0
+}
+
+/// The current task's saved user registers (its syscall number and arguments on x86_64),
+/// as a BTF-typed pointer whose fields are plain verifier-checked loads.
+#[inline(always)]
+pub fn current_user_regs() -> *const pt_regs {
+    // SAFETY: helpers without preconditions; bpf_task_pt_regs takes the trusted task pointer
+    // bpf_get_current_task_btf returns.
+    unsafe { bpf_task_pt_regs(bpf_get_current_task_btf()) as *const pt_regs }
 }
 
 /// tgid and pid (thread id) of a task, for the fork raw tracepoint, whose arguments are

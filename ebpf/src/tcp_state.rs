@@ -2,11 +2,8 @@
 //! ports, and the end of a connection. Once per state change, never per byte.
 
 use aya_ebpf::{
-    bindings::pt_regs,
     cty::c_void,
-    helpers::{
-        bpf_get_current_pid_tgid, bpf_get_current_task_btf, bpf_get_socket_cookie, bpf_task_pt_regs,
-    },
+    helpers::{bpf_get_current_pid_tgid, bpf_get_socket_cookie},
     macros::btf_tracepoint,
     programs::BtfTracePointContext,
 };
@@ -14,8 +11,7 @@ use sonde_common::{ConnEntry, EventHeader, conn_state, filter, kind, role};
 
 use crate::{
     emit,
-    maps::{CONNS, SELF_PORTS, WATCH_PIDS, WATCH_PORTS, filter_flags, self_tgid},
-    sock_io::remember,
+    maps::{CONNS, SELF_PORTS, WATCH_PIDS, WATCH_PORTS, filter_flags, remember, self_tgid},
     socket,
 };
 
@@ -119,12 +115,10 @@ fn passive_open(sk: *const u8) {
 /// True when the current syscall is shutdown(2).
 #[inline(always)]
 fn in_shutdown() -> bool {
-    // SAFETY: helpers without preconditions; a BTF-typed pointer to the saved user registers
-    // (the transitions that ask run in process context).
-    unsafe {
-        let regs = bpf_task_pt_regs(bpf_get_current_task_btf()) as *const pt_regs;
-        core::ptr::read_volatile(&(*regs).orig_rax) == SHUTDOWN
-    }
+    // The transitions that ask run in process context, so these are the closer's registers.
+    let regs = socket::current_user_regs();
+    // SAFETY: BTF-typed pointer; the verifier checks the load against struct pt_regs.
+    unsafe { core::ptr::read_volatile(&(*regs).orig_rax) == SHUTDOWN }
 }
 
 #[inline(never)]

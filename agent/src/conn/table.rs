@@ -57,7 +57,9 @@ pub struct ConnTable {
     limits: ParserLimits,
     stats: Arc<SelfStats>,
     scratch: Vec<Exchange>,
-    /// Connections newly muted, for the kernel (drained by [`ConnTable::drain_muted`]).
+    /// Connections newly muted, for the kernel (drained by [`ConnTable::drain_muted`]). Bounded
+    /// by the table: a connection is muted once, and the capture thread drains the list after
+    /// every ring-buffer batch.
     muted: Vec<u64>,
 }
 
