@@ -16,7 +16,7 @@
 //! Adding a protocol: write a `fn(&mut Recorder)` that records one connection's worth of
 //! exchanges and add it to [`STREAMS`].
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use std::alloc::{GlobalAlloc, Layout};
 use std::cell::Cell;
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
@@ -87,27 +87,27 @@ impl Counting {
     }
 }
 
-// SAFETY: every call is forwarded unchanged to the system allocator; counting only touches
+// SAFETY: every call is forwarded unchanged to the daemon's allocator; counting only touches
 // atomics and a const thread-local.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         Self::count(layout.size());
         // SAFETY: forwarded with the caller's layout.
-        unsafe { System.alloc(layout) }
+        unsafe { sonde::alloc::Allocator.alloc(layout) }
     }
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         Self::count(layout.size());
         // SAFETY: forwarded with the caller's layout.
-        unsafe { System.alloc_zeroed(layout) }
+        unsafe { sonde::alloc::Allocator.alloc_zeroed(layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         Self::count(new_size);
         // SAFETY: forwarded with the caller's pointer and layout.
-        unsafe { System.realloc(ptr, layout, new_size) }
+        unsafe { sonde::alloc::Allocator.realloc(ptr, layout, new_size) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         // SAFETY: forwarded with the caller's pointer and layout.
-        unsafe { System.dealloc(ptr, layout) }
+        unsafe { sonde::alloc::Allocator.dealloc(ptr, layout) }
     }
 }
 

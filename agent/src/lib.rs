@@ -1,6 +1,7 @@
 //! sonde: the agent library. Data flows one way, in module order:
 //! load -> capture -> conn -> protocol -> trace -> {metrics, export}.
 
+pub mod alloc;
 pub mod capture;
 pub mod config;
 pub mod conn;

@@ -2,7 +2,11 @@
 
 use clap::Parser as _;
 
+#[global_allocator]
+static ALLOCATOR: sonde::alloc::Allocator = sonde::alloc::Allocator;
+
 fn main() -> anyhow::Result<()> {
+    sonde::alloc::purge_at_once(true);
     let cli = sonde::config::Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)

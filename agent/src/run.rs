@@ -65,10 +65,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         max_connections: config.limits.kernel_connections,
     })
     .context("loading the kernel programs (sonde needs root, or CAP_BPF + CAP_PERFMON)")?;
-    // Parsing the kernel's BTF for the offsets took tens of MiB of short-lived heap; hand it
-    // back to the system now rather than keep it resident for the daemon's whole life.
-    // SAFETY: malloc_trim only releases free heap memory; no pointer is invalidated.
-    unsafe { libc::malloc_trim(0) };
+    // Loading parsed the kernel's BTF in tens of MiB of short-lived heap: hand it back now,
+    // and from here on let freed memory wait the allocator's usual delay.
+    crate::alloc::release_free_memory();
+    crate::alloc::purge_at_once(false);
     kernel.add_self_port(listen.port())?;
     for port in &selection.ports {
         kernel.watch_port(*port)?;

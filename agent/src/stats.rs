@@ -14,6 +14,16 @@ pub struct SelfStats {
     pub copy_failures_kernel: AtomicU64,
     /// Data events whose payload was cut or left out (sendfile), from the kernel's counters.
     pub events_truncated: AtomicU64,
+    /// Kernel connection-table inserts that failed (table full); from the kernel's counters.
+    pub kernel_connections_full: AtomicU64,
+    /// Socket calls with more iovecs than the kernel copies (the rest became a gap).
+    pub iovec_overflows: AtomicU64,
+    /// Processes that should have been watched but did not fit the kernel's watch list
+    /// (children added by the kernel, and processes matched by the agent).
+    pub watch_list_full: AtomicU64,
+    /// sonde's own connections whose port did not fit the kernel's table, so their far end
+    /// (a collector on this host) may be traced.
+    pub self_ports_full: AtomicU64,
     /// Records that did not decode.
     pub decode_failures: AtomicU64,
     /// Streams or messages a parser could not make sense of.

@@ -153,3 +153,43 @@ pub fn children(parent: u32) -> Vec<u32> {
     pids.sort_unstable();
     pids
 }
+
+/// Host-wide CPU time from the first line of /proc/stat: (busy, idle), where idle counts
+/// idle and iowait and busy everything else (user, nice, system, irq, softirq, steal).
+pub fn host_cpu() -> anyhow::Result<(Duration, Duration)> {
+    let stat = std::fs::read_to_string("/proc/stat").context("reading /proc/stat")?;
+    let line = stat.lines().next().context("empty /proc/stat")?;
+    let ticks: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal guest guest_nice; guest time is
+    // already inside user and nice.
+    let idle: u64 = ticks.iter().skip(3).take(2).sum();
+    let all: u64 = ticks.iter().take(8).sum();
+    let secs = |t: u64| Duration::from_secs_f64(t as f64 / ticks_per_second() as f64);
+    Ok((secs(all - idle.min(all)), secs(idle)))
+}
+
+/// CPU time of this process's threads named `name`.
+pub fn own_thread_cpu(name: &str) -> Duration {
+    threads(std::process::id())
+        .get(name)
+        .map(|t| t.cpu)
+        .unwrap_or_default()
+}
+
+/// Time the process's threads have spent runnable but waiting for a CPU so far (second
+/// field of /proc/<pid>/task/<tid>/schedstat, nanoseconds), summed over threads.
+pub fn run_queue_wait(pid: u32) -> Duration {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Duration::ZERO;
+    };
+    let ns: u64 = tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .sum();
+    Duration::from_nanos(ns)
+}

@@ -45,6 +45,9 @@ struct SpanKindOnly {
 #[derive(Clone, PartialEq, prost::Message)]
 struct Ignored {}
 
+/// The receiver thread's name (its CPU is reported in the CPU budgets).
+pub const THREAD: &str = "otlp-sink";
+
 /// The proto `SpanKind` values counted apart.
 const SERVER: i32 = 2;
 const CLIENT: i32 = 3;
@@ -209,7 +212,7 @@ impl Sink {
             MetricsCollector(counters.clone()),
         );
         std::thread::Builder::new()
-            .name("otlp-sink".into())
+            .name(THREAD.into())
             .spawn(move || {
                 let runtime = tokio::runtime::Builder::new_current_thread()
                     .enable_all()

@@ -23,6 +23,20 @@ pub struct WrkResult {
     pub p99_ms: f64,
     /// Socket errors (connect, read, write, timeout) plus non-2xx/3xx responses.
     pub errors: u64,
+    /// CPU wrk itself used (user + system, from the kernel's accounting of reaped children).
+    pub cpu: Duration,
+}
+
+/// CPU time of all reaped children so far (`getrusage(RUSAGE_CHILDREN)`).
+fn children_cpu() -> Duration {
+    // SAFETY: rusage is plain integers, so all-zero is a valid value; getrusage only
+    // writes the struct it is given.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut u) } != 0 {
+        return Duration::ZERO;
+    }
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(u.ru_utime) + tv(u.ru_stime)
 }
 
 pub fn run(args: &WrkArgs) -> anyhow::Result<WrkResult> {
@@ -35,7 +49,10 @@ pub fn run(args: &WrkArgs) -> anyhow::Result<WrkResult> {
         cmd.arg("-s").arg(script);
     }
     cmd.arg(&args.url);
+    // wrk is the only child reaped while it runs, so the delta is its own CPU.
+    let before = children_cpu();
     let out = cmd.output().context("running wrk (apt-get install wrk)")?;
+    let cpu = children_cpu().saturating_sub(before);
     let text = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
         bail!(
@@ -44,7 +61,9 @@ pub fn run(args: &WrkArgs) -> anyhow::Result<WrkResult> {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    parse(&text).with_context(|| format!("unexpected wrk output:\n{text}"))
+    let mut r = parse(&text).with_context(|| format!("unexpected wrk output:\n{text}"))?;
+    r.cpu = cpu;
+    Ok(r)
 }
 
 /// `1.23ms`, `456.00us`, `1.02s`, `2.00m` as milliseconds.

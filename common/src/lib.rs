@@ -84,7 +84,11 @@ pub mod stat {
     pub const CONNS_FULL: u32 = 4;
     /// iovecs or messages past the copy limits, reported as gaps.
     pub const IOVEC_OVERFLOW: u32 = 5;
-    pub const COUNT: u32 = 6;
+    /// Children of watched processes that did not fit the watch list.
+    pub const WATCH_PIDS_FULL: u32 = 6;
+    /// sonde's own local ports that did not fit SELF_PORTS.
+    pub const SELF_PORTS_FULL: u32 = 7;
+    pub const COUNT: u32 = 8;
 }
 
 /// First field of every event.

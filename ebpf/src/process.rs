@@ -4,11 +4,11 @@
 use aya_ebpf::{
     helpers::bpf_get_current_pid_tgid, macros::raw_tracepoint, programs::RawTracePointContext,
 };
-use sonde_common::{filter, kind};
+use sonde_common::{filter, kind, stat};
 
 use crate::{
     emit,
-    maps::{WATCH_PIDS, filter_flags, self_tgid},
+    maps::{WATCH_PIDS, count, filter_flags, self_tgid},
     socket::task_ids,
 };
 
@@ -43,11 +43,13 @@ pub fn sonde_fork(ctx: RawTracePointContext) -> i32 {
         return 0;
     }
     let child: u64 = ctx.arg(1);
-    if let Ok((tgid, pid)) = task_ids(child) {
-        // A new thread shares the parent's tgid; only a new process is added.
-        if tgid == pid && tgid != parent {
-            let _ = WATCH_PIDS.insert(tgid, 1, 0);
-        }
+    // A new thread shares the parent's tgid; only a new process is added.
+    if let Ok((tgid, pid)) = task_ids(child)
+        && tgid == pid
+        && tgid != parent
+        && WATCH_PIDS.insert(tgid, 1, 0).is_err()
+    {
+        count(stat::WATCH_PIDS_FULL, 1);
     }
     0
 }

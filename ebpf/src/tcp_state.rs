@@ -7,11 +7,11 @@ use aya_ebpf::{
     macros::btf_tracepoint,
     programs::BtfTracePointContext,
 };
-use sonde_common::{ConnEntry, EventHeader, conn_state, filter, kind, role};
+use sonde_common::{ConnEntry, EventHeader, conn_state, filter, kind, role, stat};
 
 use crate::{
     emit,
-    maps::{CONNS, SELF_PORTS, WATCH_PIDS, WATCH_PORTS, filter_flags, remember, self_tgid},
+    maps::{CONNS, SELF_PORTS, WATCH_PIDS, WATCH_PORTS, count, filter_flags, remember, self_tgid},
     socket,
 };
 
@@ -95,8 +95,11 @@ fn self_established(sk: *const u8) {
     if let Some(entry) = CONNS.get_ptr(cookie(sk))
         // SAFETY: pointer from a successful lookup, read once.
         && unsafe { (*entry).state } == conn_state::SELF
+        && SELF_PORTS
+            .insert(socket::local_port(sk) as u32, 1, 0)
+            .is_err()
     {
-        let _ = SELF_PORTS.insert(socket::local_port(sk) as u32, 1, 0);
+        count(stat::SELF_PORTS_FULL, 1);
     }
 }
 

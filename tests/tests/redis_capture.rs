@@ -457,6 +457,17 @@ async fn server_side_muted_after_first_exchange() -> anyhow::Result<()> {
         .await;
     let data_events = sonde.metric("sonde_data_events_read_total")? - before;
     let muted = sonde.metric("sonde_connections_muted_total")?;
+    // Every kernel table's overflow counter is served, and none overflowed here.
+    let text = sonde.metrics()?;
+    for name in [
+        "sonde_kernel_connections_full_total 0",
+        "sonde_iovec_overflows_total 0",
+        "sonde_watch_list_full_total 0",
+        "sonde_self_ports_full_total 0",
+        "sonde_events_lost_total 0",
+    ] {
+        assert!(text.lines().any(|l| l == name), "no `{name}` in\n{text}");
+    }
     assert!(sonde.stop()?.success());
     let spans = redis_clients(&receiver.spans(), port);
     assert_eq!(spans.len(), 201, "{}", describe(&spans));

@@ -28,6 +28,8 @@ pub fn run(
 ) {
     let fd = kernel.events.as_raw_fd();
     let mut last_tick = Instant::now();
+    // Processes the agent matched but could not add to the kernel's watch list.
+    let mut watch_failures = 0u64;
     loop {
         let stopping = stop.load(Ordering::Relaxed);
         if !stopping {
@@ -47,6 +49,7 @@ pub fn run(
         }
         for pid in pipeline.newly_matched.drain(..) {
             if let Err(e) = kernel.watch_pid(pid) {
+                watch_failures += 1;
                 tracing::warn!("cannot watch pid {pid}: {e}");
             }
         }
@@ -54,15 +57,18 @@ pub fn run(
             last_tick = Instant::now();
             pipeline.tick(Clock::monotonic_now_ns());
             let k = kernel.stats();
-            stats
-                .events_lost_kernel
-                .store(k.ringbuf_full, Ordering::Relaxed);
-            stats
-                .copy_failures_kernel
-                .store(k.copy_failed, Ordering::Relaxed);
-            stats
-                .events_truncated
-                .store(k.truncated_events, Ordering::Relaxed);
+            // The kernel's counters are totals: mirror them, do not add.
+            for (counter, value) in [
+                (&stats.events_lost_kernel, k.ringbuf_full),
+                (&stats.copy_failures_kernel, k.copy_failed),
+                (&stats.events_truncated, k.truncated_events),
+                (&stats.kernel_connections_full, k.conns_full),
+                (&stats.iovec_overflows, k.iovec_overflow),
+                (&stats.watch_list_full, k.watch_pids_full + watch_failures),
+                (&stats.self_ports_full, k.self_ports_full),
+            ] {
+                counter.store(value, Ordering::Relaxed);
+            }
         }
         if stopping {
             break;

@@ -110,6 +110,8 @@ pub struct KernelStats {
     pub truncated_events: u64,
     pub conns_full: u64,
     pub iovec_overflow: u64,
+    pub watch_pids_full: u64,
+    pub self_ports_full: u64,
 }
 
 /// Loads the object and creates its maps, without attaching anything yet.
@@ -270,6 +272,8 @@ impl Kernel {
             truncated_events: total(stat::TRUNCATED_EVENTS),
             conns_full: total(stat::CONNS_FULL),
             iovec_overflow: total(stat::IOVEC_OVERFLOW),
+            watch_pids_full: total(stat::WATCH_PIDS_FULL),
+            self_ports_full: total(stat::SELF_PORTS_FULL),
         }
     }
 }

@@ -17,7 +17,7 @@ struct StatsCollector(Arc<SelfStats>);
 impl Collector for StatsCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let s = &self.0;
-        let counters: [(&str, &str, u64); 15] = [
+        let counters: [(&str, &str, u64); 19] = [
             (
                 "sonde_events_read",
                 "Ring-buffer records read by the agent.",
@@ -37,6 +37,26 @@ impl Collector for StatsCollector {
                 "sonde_events_truncated",
                 "Data events whose payload was cut to the capture size or not copied (sendfile).",
                 s.events_truncated.load(Ordering::Relaxed),
+            ),
+            (
+                "sonde_kernel_connections_full",
+                "Connections the kernel's table could not hold (limits.kernel_connections); their filter verdict is not kept.",
+                s.kernel_connections_full.load(Ordering::Relaxed),
+            ),
+            (
+                "sonde_iovec_overflows",
+                "Socket calls with more buffers than the kernel copies; the rest is a gap.",
+                s.iovec_overflows.load(Ordering::Relaxed),
+            ),
+            (
+                "sonde_watch_list_full",
+                "Processes to watch that did not fit the kernel's watch list.",
+                s.watch_list_full.load(Ordering::Relaxed),
+            ),
+            (
+                "sonde_self_ports_full",
+                "sonde's own ports the kernel's table could not hold; their far end may be traced.",
+                s.self_ports_full.load(Ordering::Relaxed),
             ),
             (
                 "sonde_decode_failures",
@@ -143,6 +163,10 @@ mod tests {
             "sonde_spans_exported_total",
             "sonde_export_failures_total",
             "sonde_metric_series_overflow_total",
+            "sonde_kernel_connections_full_total",
+            "sonde_iovec_overflows_total",
+            "sonde_watch_list_full_total",
+            "sonde_self_ports_full_total",
             "sonde_connections_tracked",
         ] {
             assert!(text.contains(name), "{name} missing in {text}");

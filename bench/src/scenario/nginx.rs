@@ -19,11 +19,21 @@ struct Run {
     wrk: WrkResult,
     /// CPU of the nginx worker during the load.
     nginx_cpu: Duration,
+    /// Host-wide busy and idle CPU during the load (/proc/stat).
+    host_busy: Duration,
+    host_idle: Duration,
+    /// The harness's OTLP receiver thread during the load.
+    receiver_cpu: Duration,
+    /// Time the nginx worker was runnable but waited for a CPU.
+    nginx_wait: Duration,
 }
 
 fn load(ctx: &Ctx, nginx: &Nginx, duration: Duration) -> anyhow::Result<Run> {
     let workers = nginx.worker_pids();
     let before = procfs::cpu_time_sum(&workers)?;
+    let wait_before: Duration = workers.iter().map(|&p| procfs::run_queue_wait(p)).sum();
+    let (busy_before, idle_before) = procfs::host_cpu()?;
+    let receiver_before = procfs::own_thread_cpu(crate::sink::THREAD);
     let wrk = wrk::run(&WrkArgs {
         url: nginx.url(),
         threads: THREADS,
@@ -32,9 +42,18 @@ fn load(ctx: &Ctx, nginx: &Nginx, duration: Duration) -> anyhow::Result<Run> {
         script: None,
     })?;
     let _ = ctx;
+    let (busy_after, idle_after) = procfs::host_cpu()?;
     Ok(Run {
         wrk,
         nginx_cpu: procfs::cpu_time_sum(&workers)?.saturating_sub(before),
+        host_busy: busy_after.saturating_sub(busy_before),
+        host_idle: idle_after.saturating_sub(idle_before),
+        receiver_cpu: procfs::own_thread_cpu(crate::sink::THREAD).saturating_sub(receiver_before),
+        nginx_wait: workers
+            .iter()
+            .map(|&p| procfs::run_queue_wait(p))
+            .sum::<Duration>()
+            .saturating_sub(wait_before),
     })
 }
 
@@ -216,6 +235,7 @@ fn section(
             c.threads_per(r.wrk.requests)
         ));
     }
+    body.push_str(&budget_table(without, with));
     body.push_str("\nEvery run:\n\n");
     body.push_str(&table(
         &[
@@ -296,4 +316,60 @@ fn section(
         }],
         problems,
     }
+}
+
+/// Where the host's CPU went per request, median over the runs of each variant: the
+/// figures that explain the throughput ratio, since nginx, wrk, sonde and the receiver
+/// share the same cores.
+fn budget_table(without: &[Run], with: &[(Run, AgentCost)]) -> String {
+    let per_req = |d: Duration, r: &Run| d.as_secs_f64() * 1e6 / r.wrk.requests.max(1) as f64;
+    // Rows: (label, value for a run given sonde's CPU, which is zero without it).
+    type Row = (&'static str, fn(&Run, Duration) -> Duration);
+    let rows: [Row; 8] = [
+        (
+            "nginx worker (its share of sonde's kernel programs included)",
+            |r, _| r.nginx_cpu,
+        ),
+        ("wrk", |r, _| r.wrk.cpu),
+        ("sonde process", |_, s| s),
+        ("harness OTLP receiver", |r, _| r.receiver_cpu),
+        (
+            "rest of the host (kernel threads, softirq, others)",
+            |r, s| {
+                r.host_busy
+                    .saturating_sub(r.nginx_cpu + r.wrk.cpu + s + r.receiver_cpu)
+            },
+        ),
+        ("host busy, total", |r, _| r.host_busy),
+        ("host idle", |r, _| r.host_idle),
+        (
+            "nginx worker runnable but waiting for a CPU (schedstat)",
+            |r, _| r.nginx_wait,
+        ),
+    ];
+    let lines: Vec<Vec<String>> = rows
+        .iter()
+        .map(|(label, f)| {
+            let a: Vec<f64> = without
+                .iter()
+                .map(|r| per_req(f(r, Duration::ZERO), r))
+                .collect();
+            let b: Vec<f64> = with.iter().map(|(r, c)| per_req(f(r, c.cpu), r)).collect();
+            vec![
+                (*label).into(),
+                format!("{:.1}", median(&a)),
+                format!("{:.1}", median(&b)),
+                format!("{:+.1}", median(&b) - median(&a)),
+            ]
+        })
+        .collect();
+    format!(
+        "\nThe host's CPU per request (µs, median of the runs; /proc/stat for the host, \
+         /proc/<pid>/stat for the processes, getrusage for wrk). On a machine whose cores are \
+         all busy, throughput falls by the added CPU per request:\n\n{}",
+        table(
+            &["CPU per request", "without sonde", "with sonde", "added"],
+            &lines
+        )
+    )
 }
