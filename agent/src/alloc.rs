@@ -1,6 +1,8 @@
 //! The daemon's allocator. Spans are built on the capture thread and freed on the export
 //! thread; mimalloc takes such cross-thread frees without the arena locking glibc's malloc
-//! pays for them (the pipeline benchmark ran 45% to 90% faster with it).
+//! pays for them (the pipeline benchmark ran 45% to 90% faster with it). Built without
+//! transparent huge pages (libmimalloc-sys `no_thp`): with them every first touch of an
+//! arena faulted in and zeroed 2 MiB, and peak RSS at 10k requests/s went from 30 to 45 MiB.
 
 use std::ffi::{c_int, c_long};
 
