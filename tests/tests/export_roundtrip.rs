@@ -49,7 +49,7 @@ fn make_spans(count: usize) -> Vec<SpanRecord> {
                 trace_id: trace_id(trace),
                 span_id: span_id(n),
                 parent_span_id: (n != root).then(|| span_id(root)),
-                name,
+                name: name.into(),
                 kind,
                 start_unix_ns: start,
                 end_unix_ns: start + 12_300_000,
@@ -111,7 +111,7 @@ fn expected_attributes(span: &SpanRecord) -> BTreeMap<String, String> {
         .iter()
         .map(|(k, v)| {
             let v = match v {
-                AttrValue::Str(s) => s.clone(),
+                AttrValue::Str(s) => s.to_string(),
                 AttrValue::Int(i) => i.to_string(),
                 AttrValue::Bool(b) => b.to_string(),
             };

@@ -18,7 +18,7 @@ pub struct ConnInfo {
     pub comm: String,
     /// `peer.ip()` as text, formatted once per connection instead of once per span (several
     /// span attributes carry it).
-    pub peer_ip: String,
+    pub peer_ip: compact_str::CompactString,
 }
 
 const AF_INET: u32 = 2;
@@ -52,7 +52,7 @@ impl ConnInfo {
             peer,
             role_hint,
             comm,
-            peer_ip: peer.ip().to_string(),
+            peer_ip: compact_str::format_compact!("{}", peer.ip()),
         }
     }
 

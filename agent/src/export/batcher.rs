@@ -234,7 +234,7 @@ mod tests {
             trace_id: [1; 16],
             span_id: n.to_be_bytes(),
             parent_span_id: None,
-            name: format!("span {n}"),
+            name: format!("span {n}").into(),
             kind: SpanKind::Server,
             start_unix_ns: 0,
             end_unix_ns: 1,

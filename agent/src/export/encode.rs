@@ -356,9 +356,9 @@ mod tests {
             span_id: [n.wrapping_add(1); 8],
             parent_span_id: n.is_multiple_of(2).then_some([7; 8]),
             name: if n.is_multiple_of(5) {
-                String::new()
+                String::new().into()
             } else {
-                format!("GET /items/{n}")
+                format!("GET /items/{n}").into()
             },
             kind: if n.is_multiple_of(3) {
                 SpanKind::Server
@@ -380,8 +380,8 @@ mod tests {
                 ("negative", AttrValue::Int(-1)),
                 ("zero", AttrValue::Int(0)),
                 ("sonde.partial", AttrValue::Bool(n % 2 == 1)),
-                ("empty", AttrValue::Str(String::new())),
-                ("long", AttrValue::Str("x".repeat(300 + usize::from(n)))),
+                ("empty", AttrValue::Str("".into())),
+                ("long", "x".repeat(300 + usize::from(n)).into()),
                 ("utf8", "é ü 漢".into()),
             ],
             status: match n % 4 {

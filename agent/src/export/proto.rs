@@ -74,7 +74,7 @@ pub fn span_to_proto(record: &SpanRecord) -> Span {
             .map(|id| id.to_vec())
             .unwrap_or_default(),
         flags: W3C_FLAG_SAMPLED,
-        name: record.name.clone(),
+        name: record.name.to_string(),
         kind: kind_to_proto(record.kind) as i32,
         start_time_unix_nano: record.start_unix_ns,
         end_time_unix_nano: record.end_unix_ns,
@@ -114,7 +114,7 @@ fn attributes_to_proto<K: AsRef<str>>(attributes: &[(K, AttrValue)]) -> Vec<KeyV
 
 pub fn value_to_proto(value: &AttrValue) -> AnyValue {
     let value = match value {
-        AttrValue::Str(s) => any_value::Value::StringValue(s.clone()),
+        AttrValue::Str(s) => any_value::Value::StringValue(s.to_string()),
         AttrValue::Int(i) => any_value::Value::IntValue(*i),
         AttrValue::Bool(b) => any_value::Value::BoolValue(*b),
     };
@@ -139,7 +139,7 @@ mod tests {
             trace_id: [n; 16],
             span_id: [n; 8],
             parent_span_id: None,
-            name: format!("GET /{n}"),
+            name: format!("GET /{n}").into(),
             kind: SpanKind::Server,
             start_unix_ns: 1_000,
             end_unix_ns: 2_000,

@@ -159,7 +159,7 @@ mod tests {
             trace_id: [n; 16],
             span_id: [n; 8],
             parent_span_id: None,
-            name: format!("span {n}"),
+            name: format!("span {n}").into(),
             kind: SpanKind::Server,
             start_unix_ns: 0,
             end_unix_ns: 1,

@@ -405,7 +405,7 @@ mod tests {
                 .iter()
                 .find(|(k, _)| *k == key)
                 .map(|(_, v)| match v {
-                    AttrValue::Str(s) => s.clone(),
+                    AttrValue::Str(s) => s.to_string(),
                     other => other.to_string(),
                 })
                 .unwrap_or_default()

@@ -1,6 +1,8 @@
 //! Names, attributes and status of database client spans (OpenTelemetry database semantic
 //! conventions): PostgreSQL, MySQL/MariaDB and Redis alike.
 
+use compact_str::CompactString;
+
 use super::span::{AttrValue, SpanAttributes, SpanKind, SpanStatus};
 use crate::{
     conn::ConnInfo,
@@ -8,7 +10,7 @@ use crate::{
 };
 
 pub struct DbSpanParts {
-    pub name: String,
+    pub name: CompactString,
     pub kind: SpanKind,
     pub attributes: SpanAttributes,
     pub status: SpanStatus,
@@ -23,9 +25,9 @@ fn push(attrs: &mut SpanAttributes, key: &'static str, value: impl Into<AttrValu
 pub fn parts(x: &mut DbExchange, info: Option<&ConnInfo>) -> DbSpanParts {
     let mut attrs = SpanAttributes::with_capacity(10);
     let name = match (&x.operation, &x.collection) {
-        (Some(op), Some(coll)) => [op.as_str(), coll.as_str()].join(" "),
-        (Some(op), None) => op.clone(),
-        (None, _) => x.system.as_str().to_owned(),
+        (Some(op), Some(coll)) => compact_str::format_compact!("{op} {coll}"),
+        (Some(op), None) => op.as_str().into(),
+        (None, _) => CompactString::const_new(x.system.as_str()),
     };
     push(&mut attrs, "db.system.name", x.system.as_str());
     if let Some(ns) = x.namespace.take() {

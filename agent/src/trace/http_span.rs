@@ -2,6 +2,8 @@
 
 use std::mem;
 
+use compact_str::CompactString;
+
 use super::{
     route::{Route, Routes, path_of},
     span::{AttrValue, SpanAttributes, SpanKind, SpanStatus},
@@ -12,7 +14,7 @@ use crate::{
 };
 
 pub struct HttpSpanParts {
-    pub name: String,
+    pub name: CompactString,
     pub kind: SpanKind,
     pub attributes: SpanAttributes,
     pub status: SpanStatus,
@@ -24,14 +26,18 @@ const MAX_ATTR_LEN: usize = 1024;
 /// `s` cut to [`MAX_ATTR_LEN`] bytes at a character boundary, in place: the exchange's own
 /// strings become the span's attributes without a copy.
 fn bounded(mut s: String) -> String {
-    if s.len() > MAX_ATTR_LEN {
-        let mut cut = MAX_ATTR_LEN;
-        while !s.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        s.truncate(cut);
-    }
+    let len = cut(&s).len();
+    s.truncate(len);
     s
+}
+
+/// `s` cut to [`MAX_ATTR_LEN`] bytes at a character boundary.
+fn cut(s: &str) -> &str {
+    let mut end = s.len().min(MAX_ATTR_LEN);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
 }
 
 /// What `part` returns for `s`, reusing `s`'s buffer when it is a slice of `s` (a constant,
@@ -64,11 +70,11 @@ fn host_name(host: &str) -> &str {
 }
 
 /// `network.protocol.version`; the two versions seen in practice without formatting.
-fn protocol_version(minor: u8) -> String {
+fn protocol_version(minor: u8) -> CompactString {
     match minor {
-        0 => "1.0".to_owned(),
-        1 => "1.1".to_owned(),
-        n => format!("1.{n}"),
+        0 => CompactString::const_new("1.0"),
+        1 => CompactString::const_new("1.1"),
+        n => compact_str::format_compact!("1.{n}"),
     }
 }
 
@@ -76,12 +82,15 @@ fn protocol_version(minor: u8) -> String {
 /// empty strings: build a span from an exchange once.
 pub fn parts(x: &mut HttpExchange, info: Option<&ConnInfo>, routes: &Routes) -> HttpSpanParts {
     let mut attrs = SpanAttributes::with_capacity(12);
-    let method = bounded(mem::take(&mut x.method));
+    let mut method = mem::take(&mut x.method);
+    if method.len() > MAX_ATTR_LEN {
+        method = cut(&method).into();
+    }
     let route = (x.role == Role::Server).then(|| routes.route(&x.target));
     // Only configured routes name spans: a heuristic template could still be wrong, and a
     // span name must stay low-cardinality.
     let name = match &route {
-        Some(Route::Configured(r)) => [method.as_str(), r.as_str()].join(" "),
+        Some(Route::Configured(r)) => compact_str::format_compact!("{method} {}", r.as_str()),
         _ => method.clone(),
     };
     push(&mut attrs, "http.request.method", method);
@@ -118,8 +127,8 @@ pub fn parts(x: &mut HttpExchange, info: Option<&ConnInfo>, routes: &Routes) -> 
         }
         None => {
             let host = x.host.as_deref().map(host_name);
-            let server_address = host
-                .map(str::to_owned)
+            let server_address: CompactString = host
+                .map(|h| CompactString::from(cut(h)))
                 .or_else(|| info.map(|i| i.peer_ip.clone()))
                 .unwrap_or_default();
             let port = info.map(|i| i.peer.port());
@@ -133,7 +142,7 @@ pub fn parts(x: &mut HttpExchange, info: Option<&ConnInfo>, routes: &Routes) -> 
                 }
             };
             push(&mut attrs, "url.full", bounded(url_full));
-            push(&mut attrs, "server.address", bounded(server_address));
+            push(&mut attrs, "server.address", server_address);
             if let Some(info) = info {
                 push(&mut attrs, "server.port", info.peer.port() as i64);
                 push(&mut attrs, "network.peer.address", info.peer_ip.clone());

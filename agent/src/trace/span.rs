@@ -6,20 +6,30 @@
 
 use std::sync::Arc;
 
+use compact_str::CompactString;
+
+/// A string value is a `CompactString`: most attribute values (methods, status codes, IP
+/// addresses, routes, operation names) fit its 24 inline bytes, so a span's values cost no
+/// allocation and copying a connection's peer address into every span is free.
 #[derive(Clone, Debug, PartialEq)]
 pub enum AttrValue {
-    Str(String),
+    Str(CompactString),
     Int(i64),
     Bool(bool),
 }
 
 impl From<&str> for AttrValue {
     fn from(v: &str) -> Self {
-        AttrValue::Str(v.to_owned())
+        AttrValue::Str(v.into())
     }
 }
 impl From<String> for AttrValue {
     fn from(v: String) -> Self {
+        AttrValue::Str(v.into())
+    }
+}
+impl From<CompactString> for AttrValue {
+    fn from(v: CompactString) -> Self {
         AttrValue::Str(v)
     }
 }
@@ -90,7 +100,7 @@ pub struct SpanRecord {
     pub span_id: [u8; 8],
     /// None for a root span.
     pub parent_span_id: Option<[u8; 8]>,
-    pub name: String,
+    pub name: CompactString,
     pub kind: SpanKind,
     /// Unix epoch nanoseconds.
     pub start_unix_ns: u64,

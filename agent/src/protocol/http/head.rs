@@ -4,6 +4,7 @@
 //! Only Host, User-Agent and traceparent values are copied. Authorization, Cookie and
 //! Set-Cookie (and every other header) are never read into anything that outlives the parse.
 
+use compact_str::CompactString;
 use std::mem::MaybeUninit;
 
 use super::body::Body;
@@ -16,7 +17,7 @@ const STACK_HEADERS: usize = 64;
 
 #[derive(Debug)]
 pub(super) struct RequestHead {
-    pub method: String,
+    pub method: CompactString,
     pub target: String,
     pub version_minor: u8,
     pub host: Option<String>,
@@ -202,7 +203,7 @@ fn parse_request<'b>(
         return Ok(Parsed::Partial);
     };
     let mut head = RequestHead {
-        method: req.method.unwrap_or_default().to_owned(),
+        method: req.method.unwrap_or_default().into(),
         target: req.path.unwrap_or_default().to_owned(),
         version_minor: req.version.unwrap_or(1),
         host: None,
@@ -266,7 +267,7 @@ fn add_framing(framing: &mut Framing, h: &httparse::Header<'_>) {
 /// The request line of a head that will never complete (too large, or cut by a gap): its
 /// method, and as much of the target as arrived. `None` unless a known method and a space
 /// start it.
-pub(super) fn partial_request_line(bytes: &[u8]) -> Option<(String, String, u8)> {
+pub(super) fn partial_request_line(bytes: &[u8]) -> Option<(CompactString, String, u8)> {
     if !plausible_start(bytes, Some(HeadKind::Request)) {
         return None;
     }
@@ -281,7 +282,7 @@ pub(super) fn partial_request_line(bytes: &[u8]) -> Option<(String, String, u8)>
         Some(path) => path.to_owned(),
         None => truncated_target(bytes, method.len()),
     };
-    Some((method.to_owned(), target, req.version.unwrap_or(1)))
+    Some((method.into(), target, req.version.unwrap_or(1)))
 }
 
 /// The target bytes after "METHOD " up to the end of what was captured.

@@ -46,7 +46,7 @@ use super::{Incomplete, Role};
 pub struct HttpExchange {
     /// Server if the process read the request (Ingress), Client if it wrote it (Egress).
     pub role: Role,
-    pub method: String,
+    pub method: compact_str::CompactString,
     /// The raw request-target, e.g. "/items/1?x=2" or absolute-form.
     pub target: String,
     /// HTTP/1.0 -> 0, HTTP/1.1 -> 1.

@@ -38,7 +38,7 @@ pub struct HttpStats {
 /// What can still be learnt from a head that will never complete.
 enum Salvage {
     Request {
-        method: String,
+        method: compact_str::CompactString,
         target: String,
         version_minor: u8,
     },
