@@ -235,7 +235,8 @@ fn section(
             c.threads_per(r.wrk.requests)
         ));
     }
-    body.push_str(&budget_table(without, with));
+    let budget = Budget::new(without, with);
+    body.push_str(&budget.markdown());
     body.push_str("\nEvery run:\n\n");
     body.push_str(&table(
         &[
@@ -265,12 +266,20 @@ fn section(
 
     let met = throughput >= 0.90;
     let why = format!(
-        "kernel programs {:.2} µs/request ({:.0}% of nginx's own {:.1} µs); sonde's process \
-         {:.2} µs/request on the same 2 cores as nginx and wrk",
+        "single-threaded nginx sets the pace; per request it used {:.1} µs more CPU (sonde's \
+         socket programs, in every process, cost {:.2} µs/request, {:.0}% of nginx's own \
+         {:.1} µs) and waited {:.1} µs more for a CPU, which sonde's process ({:.1} \
+         µs/request), the OTLP receiver ({:.1}) and wrk ({:.1} more) share with it; the host \
+         idled {:.1} µs/request more",
+        budget.added(NGINX),
         kernel_ns_per_req / 1000.0,
         kernel_ns_per_req / 10.0 / nginx_us,
         nginx_us,
-        sonde_us_per_req,
+        budget.added(NGINX_WAIT),
+        budget.added(SONDE),
+        budget.added(RECEIVER),
+        budget.added(WRK),
+        budget.added(IDLE),
     );
     let note = if met {
         why.clone()
@@ -318,58 +327,85 @@ fn section(
     }
 }
 
-/// Where the host's CPU went per request, median over the runs of each variant: the
-/// figures that explain the throughput ratio, since nginx, wrk, sonde and the receiver
-/// share the same cores.
-fn budget_table(without: &[Run], with: &[(Run, AgentCost)]) -> String {
-    let per_req = |d: Duration, r: &Run| d.as_secs_f64() * 1e6 / r.wrk.requests.max(1) as f64;
-    // Rows: (label, value for a run given sonde's CPU, which is zero without it).
-    type Row = (&'static str, fn(&Run, Duration) -> Duration);
-    let rows: [Row; 8] = [
-        (
-            "nginx worker (its share of sonde's kernel programs included)",
-            |r, _| r.nginx_cpu,
-        ),
-        ("wrk", |r, _| r.wrk.cpu),
-        ("sonde process", |_, s| s),
-        ("harness OTLP receiver", |r, _| r.receiver_cpu),
-        (
-            "rest of the host (kernel threads, softirq, others)",
-            |r, s| {
-                r.host_busy
-                    .saturating_sub(r.nginx_cpu + r.wrk.cpu + s + r.receiver_cpu)
-            },
-        ),
-        ("host busy, total", |r, _| r.host_busy),
-        ("host idle", |r, _| r.host_idle),
-        (
-            "nginx worker runnable but waiting for a CPU (schedstat)",
-            |r, _| r.nginx_wait,
-        ),
-    ];
-    let lines: Vec<Vec<String>> = rows
-        .iter()
-        .map(|(label, f)| {
-            let a: Vec<f64> = without
-                .iter()
-                .map(|r| per_req(f(r, Duration::ZERO), r))
-                .collect();
-            let b: Vec<f64> = with.iter().map(|(r, c)| per_req(f(r, c.cpu), r)).collect();
-            vec![
-                (*label).into(),
-                format!("{:.1}", median(&a)),
-                format!("{:.1}", median(&b)),
-                format!("{:+.1}", median(&b) - median(&a)),
-            ]
-        })
-        .collect();
-    format!(
-        "\nThe host's CPU per request (µs, median of the runs; /proc/stat for the host, \
-         /proc/<pid>/stat for the processes, getrusage for wrk). On a machine whose cores are \
-         all busy, throughput falls by the added CPU per request:\n\n{}",
-        table(
-            &["CPU per request", "without sonde", "with sonde", "added"],
-            &lines
+/// Where the host's CPU went per request, median over the runs of each variant: the figures
+/// that explain the throughput ratio, since nginx, wrk, sonde and the receiver share the same
+/// cores.
+struct Budget {
+    /// (what, µs per request without sonde, with sonde).
+    rows: Vec<(&'static str, f64, f64)>,
+}
+
+const NGINX: &str = "nginx worker (its share of sonde's kernel programs included)";
+const WRK: &str = "wrk";
+const SONDE: &str = "sonde process";
+const RECEIVER: &str = "harness OTLP receiver";
+const IDLE: &str = "host idle";
+const NGINX_WAIT: &str = "nginx worker runnable but waiting for a CPU (schedstat)";
+
+impl Budget {
+    fn new(without: &[Run], with: &[(Run, AgentCost)]) -> Budget {
+        let per_req = |d: Duration, r: &Run| d.as_secs_f64() * 1e6 / r.wrk.requests.max(1) as f64;
+        // Each row: its value for a run, given sonde's CPU (zero without sonde).
+        type Row = (&'static str, fn(&Run, Duration) -> Duration);
+        let rows: [Row; 8] = [
+            (NGINX, |r, _| r.nginx_cpu),
+            (WRK, |r, _| r.wrk.cpu),
+            (SONDE, |_, s| s),
+            (RECEIVER, |r, _| r.receiver_cpu),
+            (
+                "rest of the host (kernel threads, softirq, others)",
+                |r, s| {
+                    r.host_busy
+                        .saturating_sub(r.nginx_cpu + r.wrk.cpu + s + r.receiver_cpu)
+                },
+            ),
+            ("host busy, total", |r, _| r.host_busy),
+            (IDLE, |r, _| r.host_idle),
+            (NGINX_WAIT, |r, _| r.nginx_wait),
+        ];
+        let rows = rows
+            .iter()
+            .map(|(label, f)| {
+                let a: Vec<f64> = without
+                    .iter()
+                    .map(|r| per_req(f(r, Duration::ZERO), r))
+                    .collect();
+                let b: Vec<f64> = with.iter().map(|(r, c)| per_req(f(r, c.cpu), r)).collect();
+                (*label, median(&a), median(&b))
+            })
+            .collect();
+        Budget { rows }
+    }
+
+    /// µs per request that `what` added with sonde.
+    fn added(&self, what: &str) -> f64 {
+        self.rows
+            .iter()
+            .find(|(l, _, _)| *l == what)
+            .map_or(f64::NAN, |(_, a, b)| b - a)
+    }
+
+    fn markdown(&self) -> String {
+        let lines: Vec<Vec<String>> = self
+            .rows
+            .iter()
+            .map(|(label, a, b)| {
+                vec![
+                    (*label).into(),
+                    format!("{a:.1}"),
+                    format!("{b:.1}"),
+                    format!("{:+.1}", b - a),
+                ]
+            })
+            .collect();
+        format!(
+            "\nThe host's CPU per request (µs, median of the runs; /proc/stat for the host, \
+             /proc/<pid>/stat for the processes, getrusage for wrk). On a machine whose cores \
+             are all busy, throughput falls by the added CPU per request:\n\n{}",
+            table(
+                &["CPU per request", "without sonde", "with sonde", "added"],
+                &lines
+            )
         )
-    )
+    }
 }
