@@ -296,11 +296,19 @@ fn section(
     let kernel_ms =
         progs.values().map(|p| p.run_time_ns as f64).sum::<f64>() / 1e6 / requests.max(1) as f64;
     let app_ms = median(&col(0, &Run::app_ms_per_request));
+    let per_round: Vec<f64> = runs[0]
+        .iter()
+        .zip(&runs[1])
+        .map(|(a, b)| b.wrk.requests_per_sec / a.wrk.requests_per_sec)
+        .collect();
+    let lowest = per_round.iter().copied().fold(f64::INFINITY, f64::min);
+    let highest = per_round.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let why = format!(
         "the 2 cores are saturated by wrk, uvicorn, PostgreSQL and Redis, so sonde's CPU comes \
          out of the service's: its process {sonde_ms:.3} ms and its kernel programs \
          {kernel_ms:.3} ms (host-wide: every process's socket I/O) per request, against the \
-         service's own {app_ms:.2} ms ({:.0}%)",
+         service's own {app_ms:.2} ms ({:.0}%); the rounds' ratios ran from {lowest:.3} to \
+         {highest:.3}",
         100.0 * (sonde_ms + kernel_ms) / app_ms
     );
     let (sonde_loss, sdk_loss) = (1.0 - sonde, 1.0 - sdk);
