@@ -180,14 +180,13 @@ pub fn own_thread_cpu(name: &str) -> Duration {
         .unwrap_or_default()
 }
 
-/// Time the process's threads have spent runnable but waiting for a CPU so far (second
-/// field of /proc/<pid>/task/<tid>/schedstat, nanoseconds), summed over threads.
-pub fn run_queue_wait(pid: u32) -> Duration {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return Duration::ZERO;
-    };
-    let ns: u64 = tasks
-        .flatten()
+/// Time the processes' threads have spent runnable but waiting for a CPU so far (second
+/// field of /proc/<pid>/task/<tid>/schedstat, nanoseconds), summed.
+pub fn run_queue_wait(pids: &[u32]) -> Duration {
+    let ns: u64 = pids
+        .iter()
+        .filter_map(|pid| std::fs::read_dir(format!("/proc/{pid}/task")).ok())
+        .flat_map(|tasks| tasks.flatten())
         .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
         .filter_map(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
         .sum();

@@ -9,8 +9,7 @@
 //! registers (x86_64: rdi, rsi, rdx; the syscall number in orig_rax).
 
 use aya_ebpf::{
-    cty::c_void,
-    helpers::{bpf_get_current_pid_tgid, bpf_get_socket_cookie, bpf_probe_read_user},
+    helpers::{bpf_get_current_pid_tgid, bpf_probe_read_user},
     macros::btf_tracepoint,
     programs::BtfTracePointContext,
 };
@@ -75,8 +74,7 @@ fn socket_io(ctx: &BtfTracePointContext, dir: u32) {
     if !socket::is_tcp(sk) {
         return;
     }
-    // SAFETY: `sk` is the tracepoint's BTF-typed socket, which the helper accepts.
-    let cookie = unsafe { bpf_get_socket_cookie(sk as *mut c_void) };
+    let cookie = socket::cookie(sk);
     let no_filter = flags & (filter::BY_PID | filter::BY_PORT) == 0;
     let entry = match CONNS.get_ptr(cookie) {
         // SAFETY: pointer from a successful lookup, read once.

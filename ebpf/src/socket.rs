@@ -8,7 +8,10 @@
 
 use aya_ebpf::{
     bindings::pt_regs,
-    helpers::{bpf_get_current_task_btf, bpf_probe_read_kernel, bpf_task_pt_regs},
+    cty::c_void,
+    helpers::{
+        bpf_get_current_task_btf, bpf_get_socket_cookie, bpf_probe_read_kernel, bpf_task_pt_regs,
+    },
 };
 
 use crate::maps::offsets;
@@ -38,6 +41,13 @@ unsafe fn field<T: Copy>(base: *const u8, offset: u32) -> T {
     // SAFETY: see the function's contract; the verifier rewrites the load into a
     // fault-tolerant kernel read and checks it against the BTF type.
     unsafe { core::ptr::read_volatile(base.add(offset as usize).cast::<T>()) }
+}
+
+/// The socket's cookie: sonde's connection id, unique per boot.
+#[inline(always)]
+pub fn cookie(sk: *const u8) -> u64 {
+    // SAFETY: `sk` is a tracepoint's BTF-typed socket, which the helper accepts.
+    unsafe { bpf_get_socket_cookie(sk as *mut c_void) }
 }
 
 /// True for an IPv4 or IPv6 TCP socket. Unix, UDP and netlink sockets go through the same

@@ -2,10 +2,7 @@
 //! ports, and the end of a connection. Once per state change, never per byte.
 
 use aya_ebpf::{
-    cty::c_void,
-    helpers::{bpf_get_current_pid_tgid, bpf_get_socket_cookie},
-    macros::btf_tracepoint,
-    programs::BtfTracePointContext,
+    helpers::bpf_get_current_pid_tgid, macros::btf_tracepoint, programs::BtfTracePointContext,
 };
 use sonde_common::{ConnEntry, EventHeader, conn_state, filter, kind, role, stat};
 
@@ -51,11 +48,6 @@ pub fn sonde_tcp_state(ctx: BtfTracePointContext) -> i32 {
     0
 }
 
-fn cookie(sk: *const u8) -> u64 {
-    // SAFETY: `sk` is the tracepoint's BTF-typed socket, which the helper accepts.
-    unsafe { bpf_get_socket_cookie(sk as *mut c_void) }
-}
-
 fn hint(role: u32) -> ConnEntry {
     ConnEntry {
         state: conn_state::HINT,
@@ -70,7 +62,7 @@ fn active_open(sk: *const u8) {
     let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
     if tgid == self_tgid() {
         remember(
-            cookie(sk),
+            socket::cookie(sk),
             ConnEntry {
                 state: conn_state::SELF,
                 ..hint(role::CONNECTED)
@@ -85,14 +77,14 @@ fn active_open(sk: *const u8) {
     {
         return;
     }
-    remember(cookie(sk), hint(role::CONNECTED));
+    remember(socket::cookie(sk), hint(role::CONNECTED));
 }
 
 /// sonde's own connection is up and has its local port: from now on a socket whose peer is
 /// that port (the collector's end, when it runs on this host) is never captured.
 #[inline(always)]
 fn self_established(sk: *const u8) {
-    if let Some(entry) = CONNS.get_ptr(cookie(sk))
+    if let Some(entry) = CONNS.get_ptr(socket::cookie(sk))
         // SAFETY: pointer from a successful lookup, read once.
         && unsafe { (*entry).state } == conn_state::SELF
         && SELF_PORTS
@@ -112,7 +104,7 @@ fn passive_open(sk: *const u8) {
     {
         return;
     }
-    remember(cookie(sk), hint(role::ACCEPTED));
+    remember(socket::cookie(sk), hint(role::ACCEPTED));
 }
 
 /// True when the current syscall is shutdown(2).
@@ -126,7 +118,7 @@ fn in_shutdown() -> bool {
 
 #[inline(never)]
 fn closed(sk: *const u8) {
-    let cookie = cookie(sk);
+    let cookie = socket::cookie(sk);
     let Some(entry) = CONNS.get_ptr(cookie) else {
         return;
     };

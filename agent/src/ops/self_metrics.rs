@@ -40,7 +40,7 @@ impl Collector for StatsCollector {
             ),
             (
                 "sonde_kernel_connections_full",
-                "Connections the kernel's table could not hold (limits.kernel_connections); their filter verdict is not kept.",
+                "Kernel connection-table inserts that failed (limits.kernel_connections). The table is an LRU: when full it evicts its oldest entry instead, which is not counted.",
                 s.kernel_connections_full.load(Ordering::Relaxed),
             ),
             (

@@ -83,9 +83,7 @@ fn protocol_version(minor: u8) -> CompactString {
 pub fn parts(x: &mut HttpExchange, info: Option<&ConnInfo>, routes: &Routes) -> HttpSpanParts {
     let mut attrs = SpanAttributes::with_capacity(12);
     let mut method = mem::take(&mut x.method);
-    if method.len() > MAX_ATTR_LEN {
-        method = cut(&method).into();
-    }
+    method.truncate(cut(&method).len());
     let route = (x.role == Role::Server).then(|| routes.route(&x.target));
     // Only configured routes name spans: a heuristic template could still be wrong, and a
     // span name must stay low-cardinality.

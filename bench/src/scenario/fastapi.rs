@@ -296,11 +296,7 @@ fn section(
     let kernel_ms =
         progs.values().map(|p| p.run_time_ns as f64).sum::<f64>() / 1e6 / requests.max(1) as f64;
     let app_ms = median(&col(0, &Run::app_ms_per_request));
-    let per_round: Vec<f64> = runs[0]
-        .iter()
-        .zip(&runs[1])
-        .map(|(a, b)| b.wrk.requests_per_sec / a.wrk.requests_per_sec)
-        .collect();
+    let per_round = round_ratios(runs, 1);
     let lowest = per_round.iter().copied().fold(f64::INFINITY, f64::min);
     let highest = per_round.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let why = format!(
@@ -372,21 +368,30 @@ fn rounds_table(variants: &[Variant], runs: &[Vec<Run>]) -> String {
     for v in &variants[1..] {
         header.push(format!("{} / uninstrumented", v.label()));
     }
+    let ratios: Vec<Vec<f64>> = (1..runs.len()).map(|i| round_ratios(runs, i)).collect();
     let rows: Vec<Vec<String>> = (0..runs[0].len())
         .map(|round| {
-            let base = runs[0][round].wrk.requests_per_sec;
             let mut row = vec![format!(
                 "{} ({} req/s uninstrumented)",
                 round + 1,
-                int(base)
+                int(runs[0][round].wrk.requests_per_sec)
             )];
-            for variant in &runs[1..] {
-                let r = variant[round].wrk.requests_per_sec;
-                row.push(format!("{} ({})", ratio(r / base), int(r)));
+            for (variant, r) in runs[1..].iter().zip(&ratios) {
+                let rps = variant[round].wrk.requests_per_sec;
+                row.push(format!("{} ({})", ratio(r[round]), int(rps)));
             }
             row
         })
         .collect();
     let header: Vec<&str> = header.iter().map(String::as_str).collect();
     format!("\nEvery round:\n\n{}", table(&header, &rows))
+}
+
+/// Variant `i`'s requests/s over the uninstrumented run's, round by round.
+fn round_ratios(runs: &[Vec<Run>], i: usize) -> Vec<f64> {
+    runs[0]
+        .iter()
+        .zip(&runs[i])
+        .map(|(a, b)| b.wrk.requests_per_sec / a.wrk.requests_per_sec)
+        .collect()
 }

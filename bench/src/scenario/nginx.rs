@@ -31,7 +31,7 @@ struct Run {
 fn load(ctx: &Ctx, nginx: &Nginx, duration: Duration) -> anyhow::Result<Run> {
     let workers = nginx.worker_pids();
     let before = procfs::cpu_time_sum(&workers)?;
-    let wait_before: Duration = workers.iter().map(|&p| procfs::run_queue_wait(p)).sum();
+    let wait_before = procfs::run_queue_wait(&workers);
     let (busy_before, idle_before) = procfs::host_cpu()?;
     let receiver_before = procfs::own_thread_cpu(crate::sink::THREAD);
     let wrk = wrk::run(&WrkArgs {
@@ -49,11 +49,7 @@ fn load(ctx: &Ctx, nginx: &Nginx, duration: Duration) -> anyhow::Result<Run> {
         host_busy: busy_after.saturating_sub(busy_before),
         host_idle: idle_after.saturating_sub(idle_before),
         receiver_cpu: procfs::own_thread_cpu(crate::sink::THREAD).saturating_sub(receiver_before),
-        nginx_wait: workers
-            .iter()
-            .map(|&p| procfs::run_queue_wait(p))
-            .sum::<Duration>()
-            .saturating_sub(wait_before),
+        nginx_wait: procfs::run_queue_wait(&workers).saturating_sub(wait_before),
     })
 }
 
